@@ -1,0 +1,543 @@
+"""Read a scenario ledger into a validated `Scenario`, or fail with every problem found.
+
+Files are read in dependency order (buildings, residents, points, workers, zones) and
+each one is validated whole even when an earlier one had problems, so a coordinator
+sees all that is wrong at once. Nothing is returned unless there is no problem at all.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterator
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from scheduler.domain import (
+    FLAGS,
+    KINDS,
+    LEVELS,
+    NO_REF,
+    SCOPES,
+    SKILLS,
+    Buildings,
+    OpeningHours,
+    Points,
+    Residents,
+    RoundSettings,
+    Scenario,
+    Workers,
+    Zones,
+)
+from scheduler.ledger.columns import BUILDINGS, POINTS, RESIDENTS, WORKERS, ZONES, TableSpec, canonical_header
+from scheduler.ledger.errors import LedgerError, Problem, ProblemLog
+from scheduler.ledger.hours import HoursError, parse_hours
+from scheduler.ledger.sources import SETTINGS_FILE, FolderSource, RawSettings, WorkbookSource, open_source
+from scheduler.privacy import hash_id_number, hash_phone, hash_resident_phone_tail
+
+LIST_SEPARATORS = re.compile(r"[;；、]")
+TRUE_WORDS = frozenset({"true", "1", "yes", "是", "y"})
+FALSE_WORDS = frozenset({"false", "0", "no", "否", "n", ""})
+
+# scenario.toml: key → (type, default); a default of None means the key is required.
+SETTING_TYPES: dict[str, tuple[type, Any]] = {
+    "name": (str, None),
+    "start": (datetime, None),
+    "days": (int, 1),
+    "slot_minutes": (int, 30),
+    "desk_rate_per_hour": (int, 120),
+    "doorstep_minutes_per_household": (int, 6),
+    "walk_speed_m_per_min": (int, 70),
+    "max_walk_m": (int, 1500),
+    "max_shift_hours": (float, 4.0),
+    "min_break_minutes": (int, 30),
+    "max_day_hours": (float, 8.0),
+    "order_keepers_per_desk": (float, 0.5),
+}
+ZERO_ALLOWED = frozenset({"min_break_minutes", "order_keepers_per_desk"})
+
+
+def ledger_digest(path: Path) -> str:
+    """A content hash of the ledger, so importing the same ledger twice is recognised."""
+    return open_source(path).digest()
+
+
+def read_scenario(path: Path, *, salt: bytes, accept_suggestions: bool = False) -> Scenario:
+    """Read and validate a scenario folder or `.xlsx` workbook.
+
+    `salt` keys the hashes of id numbers and phones. With `accept_suggestions`, an
+    hours text that is refused but has a likely reading is read that way, and the
+    reading is reported in `Scenario.warnings`.
+    """
+    source = open_source(path)
+    reader = _LedgerReader(source, salt, accept_suggestions)
+    return reader.read()
+
+
+class _Columns:
+    """The position of each contract column in one table's header."""
+
+    def __init__(self, spec: TableSpec, header: list[str], log: ProblemLog, warnings: list[str]) -> None:
+        self.index: dict[str, int] = {}
+        for position, raw in enumerate(header):
+            name = canonical_header(raw)
+            if not name:
+                continue
+            if name in self.index:
+                log.add(1, raw, raw, f"column {name!r} appears twice in the header")
+            elif name in spec.columns:
+                self.index[name] = position
+            else:
+                warnings.append(f"{log.file}: column {raw!r} is not part of the contract; ignored")
+        self.ok = True
+        for name in spec.required:
+            if name not in self.index:
+                log.add(1, name, None, f"required column {name!r} is missing from the header")
+                self.ok = False
+
+    def getter(self, name: str) -> Callable[[list[str]], str]:
+        position = self.index.get(name)
+        if position is None:
+            return lambda cells: ""
+        return lambda cells: cells[position].strip() if position < len(cells) else ""
+
+
+class _LedgerReader:
+    def __init__(self, source: FolderSource | WorkbookSource, salt: bytes, accept_suggestions: bool) -> None:
+        self.source = source
+        self.salt = salt
+        self.accept_suggestions = accept_suggestions
+        self.problems: list[Problem] = []
+        self.warnings: list[str] = []
+        self.communities: dict[str, int] = {}
+        self.compounds: dict[str, int] = {}
+        self.compound_community: list[int] = []
+        self.building_index: dict[str, int] = {}
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    def _rows(self, spec: TableSpec) -> tuple[ProblemLog, _Columns, Iterator[tuple[int, list[str]]]] | None:
+        table = self.source.table(spec)
+        if table is None:
+            if spec.must_exist:
+                self.problems.append(Problem(f"{spec.name}.csv", None, None, None, "file is missing"))
+            return None
+        log = ProblemLog(table.label)
+        columns = _Columns(spec, table.header, log, self.warnings)
+        if not columns.ok:
+            self.problems.extend(log.all())
+            return None
+        return log, columns, table.rows
+
+    def _unique(self, seen: dict[str, int], value: str, log: ProblemLog, line: int, column: str) -> bool:
+        if not value:
+            log.add(line, column, value, "is empty")
+            return False
+        if value in seen:
+            log.add(line, column, value, f"duplicate {column}")
+            return False
+        return True
+
+    def _hours(self, text: str, log: ProblemLog, line: int, column: str) -> OpeningHours | None:
+        try:
+            hours = parse_hours(text, accept_suggestion=self.accept_suggestions)
+        except HoursError as err:
+            hint = (
+                f"; likely reading {err.suggestion!r} (accept with --accept-suggested-hours)"
+                if (err.suggestion)
+                else ""
+            )
+            log.add(line, column, text, f"cannot read the time: {err.reason}{hint}")
+            return None
+        if hours.warning:
+            self.warnings.append(f"{log.file}:{line}: column {column}: {hours.warning}")
+        return hours
+
+    # -- tables ---------------------------------------------------------------------------
+
+    def read(self) -> Scenario:
+        settings = self._settings()
+        buildings = self._buildings()
+        residents, households, household_building = self._residents(settings)
+        points = self._points()
+        workers = self._workers()
+        zones = self._zones()
+        if self.problems:
+            raise LedgerError(self.problems)
+        assert settings is not None and buildings is not None and residents is not None
+        assert points is not None and workers is not None and zones is not None
+        return Scenario(
+            settings=settings,
+            communities=list(self.communities),
+            compounds=list(self.compounds),
+            compound_community=np.array(self.compound_community, dtype=np.int32),
+            households=households,
+            household_building=household_building,
+            buildings=buildings,
+            residents=residents,
+            points=points,
+            workers=workers,
+            zones=zones,
+            warnings=self.warnings,
+        )
+
+    def _settings(self) -> RoundSettings | None:
+        raw = self.source.settings()
+        if raw is None:
+            label = SETTINGS_FILE if isinstance(self.source, FolderSource) else "workbook[scenario]"
+            self.problems.append(Problem(label, None, None, None, "the round's settings are missing"))
+            return None
+        log = ProblemLog(raw.label)
+        values = _settings_values(raw, log)
+        self.problems.extend(log.all())
+        return None if log.problems else RoundSettings(**values)
+
+    def _buildings(self) -> Buildings | None:
+        opened = self._rows(BUILDINGS)
+        if opened is None:
+            return None
+        log, cols, rows = opened
+        get_id, get_community, get_compound = (cols.getter(c) for c in ("building_id", "community_id", "compound_id"))
+        get_lat, get_lon, get_floors = cols.getter("lat"), cols.getter("lon"), cols.getter("floors")
+        ids: list[str] = []
+        community: list[int] = []
+        compound: list[int] = []
+        lat: list[float] = []
+        lon: list[float] = []
+        floors: list[int] = []
+        for line, cells in rows:
+            building_id = get_id(cells)
+            if not self._unique(self.building_index, building_id, log, line, "building_id"):
+                continue
+            community_id, compound_id = get_community(cells), get_compound(cells)
+            if not community_id:
+                log.add(line, "community_id", community_id, "is empty")
+            if not compound_id:
+                log.add(line, "compound_id", compound_id, "is empty")
+            c = self.communities.setdefault(community_id, len(self.communities))
+            k = self.compounds.get(compound_id)
+            if k is None:
+                k = self.compounds[compound_id] = len(self.compounds)
+                self.compound_community.append(c)
+            elif self.compound_community[k] != c:
+                first = list(self.communities)[self.compound_community[k]]
+                message = f"compound {compound_id!r} already lies in community {first!r}"
+                log.add(line, "community_id", community_id, message)
+            self.building_index[building_id] = len(ids)
+            ids.append(building_id)
+            community.append(c)
+            compound.append(k)
+            lat.append(_coordinate(get_lat(cells), 90.0, log, line, "lat"))
+            lon.append(_coordinate(get_lon(cells), 180.0, log, line, "lon"))
+            floors.append(_integer(get_floors(cells), 0, 0, 200, log, line, "floors"))
+        self.problems.extend(log.all())
+        return Buildings(
+            ids=ids,
+            community=np.array(community, dtype=np.int32),
+            compound=np.array(compound, dtype=np.int32),
+            lat=np.array(lat, dtype=np.float64),
+            lon=np.array(lon, dtype=np.float64),
+            floors=np.array(floors, dtype=np.int16),
+        )
+
+    def _residents(self, settings: RoundSettings | None) -> tuple[Residents | None, list[str], np.ndarray]:
+        opened = self._rows(RESIDENTS)
+        if opened is None:
+            return None, [], np.zeros(0, dtype=np.int32)
+        log, cols, rows = opened
+        this_year = settings.start.year if settings else date.today().year
+        salt = self.salt
+        get_id, get_household, get_building = (cols.getter(c) for c in ("resident_id", "household_id", "building_id"))
+        get_birth, get_flags = cols.getter("birth_year"), cols.getter("flags")
+        get_id_number, get_phone = cols.getter("id_number"), cols.getter("phone")
+        buildings = self.building_index
+        seen: dict[str, int] = {}
+        households: dict[str, int] = {}
+        household_building: list[int] = []
+        ids: list[str] = []
+        household: list[int] = []
+        building: list[int] = []
+        birth_year: list[int] = []
+        flags: list[int] = []
+        id_hash: list[str | None] = []
+        phone_hash: list[str | None] = []
+        tail_hash: list[str | None] = []
+        for line, cells in rows:
+            resident_id = get_id(cells)
+            if not self._unique(seen, resident_id, log, line, "resident_id"):
+                continue
+            seen[resident_id] = len(ids)
+            building_id = get_building(cells)
+            b = buildings.get(building_id, NO_REF)
+            if b == NO_REF:
+                log.add(line, "building_id", building_id, "unknown building (not in buildings.csv)")
+            household_id = get_household(cells)
+            if not household_id:
+                log.add(line, "household_id", household_id, "is empty")
+            h = households.get(household_id)
+            if h is None:
+                h = households[household_id] = len(household_building)
+                household_building.append(b)
+            elif household_building[h] != b and b != NO_REF:
+                message = f"household {household_id!r} already lives in another building"
+                log.add(line, "building_id", building_id, message)
+            ids.append(resident_id)
+            household.append(h)
+            building.append(b)
+            birth = get_birth(cells)
+            birth_year.append(_integer(birth, 0, 1880, this_year, log, line, "birth_year") if birth else 0)
+            flag_text = get_flags(cells)
+            flags.append(_bitmask(flag_text, FLAGS, log, line, "flags") if flag_text else 0)
+            id_number, phone = get_id_number(cells), get_phone(cells)
+            id_hash.append(hash_id_number(id_number, salt) if id_number else None)
+            phone_hash.append(hash_phone(phone, salt) if phone else None)
+            tail_hash.append(hash_resident_phone_tail(resident_id, phone, salt) if phone else None)
+        self.problems.extend(log.all())
+        residents = Residents(
+            ids=ids,
+            household=np.array(household, dtype=np.int32),
+            building=np.array(building, dtype=np.int32),
+            birth_year=np.array(birth_year, dtype=np.int16),
+            flags=np.array(flags, dtype=np.uint8),
+            id_hash=id_hash,
+            phone_hash=phone_hash,
+            phone_tail_hash=tail_hash,
+        )
+        return residents, list(households), np.array(household_building, dtype=np.int32)
+
+    def _community_ref(self, value: str, log: ProblemLog, line: int) -> int:
+        if not value:
+            return NO_REF
+        c = self.communities.get(value, NO_REF)
+        if c == NO_REF:
+            log.add(line, "community_id", value, "unknown community (no building of buildings.csv lies in it)")
+        return c
+
+    def _points(self) -> Points | None:
+        opened = self._rows(POINTS)
+        if opened is None:
+            return None
+        log, cols, rows = opened
+        get = {c: cols.getter(c) for c in POINTS.columns}
+        seen: dict[str, int] = {}
+        ids: list[str] = []
+        names: list[str] = []
+        community: list[int] = []
+        compound: list[int] = []
+        lat: list[float] = []
+        lon: list[float] = []
+        desks: list[int] = []
+        hours: list[OpeningHours] = []
+        accessible: list[bool] = []
+        for line, cells in rows:
+            point_id = get["point_id"](cells)
+            if not self._unique(seen, point_id, log, line, "point_id"):
+                continue
+            seen[point_id] = len(ids)
+            c = self._community_ref(get["community_id"](cells), log, line)
+            compound_id = get["compound_id"](cells)
+            k = NO_REF
+            if compound_id:
+                k = self.compounds.get(compound_id, NO_REF)
+                if k == NO_REF:
+                    message = "unknown compound (no building of buildings.csv lies in it)"
+                    log.add(line, "compound_id", compound_id, message)
+                elif c == NO_REF:
+                    c = self.compound_community[k]  # an in-compound point belongs to its compound's community
+                elif self.compound_community[k] != c:
+                    log.add(line, "compound_id", compound_id, "compound does not lie in the point's community_id")
+            ids.append(point_id)
+            names.append(get["name"](cells))
+            community.append(c)
+            compound.append(k)
+            lat.append(_coordinate(get["lat"](cells), 90.0, log, line, "lat"))
+            lon.append(_coordinate(get["lon"](cells), 180.0, log, line, "lon"))
+            desks.append(_integer(get["desks"](cells), 0, 0, 1000, log, line, "desks"))
+            text = get["hours"](cells)
+            hours.append(self._hours(text, log, line, "hours") or OpeningHours(text, ()))
+            accessible.append(_boolean(get["accessible"](cells), log, line, "accessible"))
+        self.problems.extend(log.all())
+        return Points(
+            ids=ids,
+            names=names,
+            community=np.array(community, dtype=np.int32),
+            compound=np.array(compound, dtype=np.int32),
+            lat=np.array(lat, dtype=np.float64),
+            lon=np.array(lon, dtype=np.float64),
+            desks=np.array(desks, dtype=np.int32),
+            hours=hours,
+            accessible=np.array(accessible, dtype=bool),
+        )
+
+    def _workers(self) -> Workers | None:
+        opened = self._rows(WORKERS)
+        ids: list[str] = []
+        names: list[str] = []
+        kind: list[int] = []
+        skills: list[int] = []
+        community: list[int] = []
+        available: list[OpeningHours] = []
+        if opened is not None:
+            log, cols, rows = opened
+            get = {c: cols.getter(c) for c in WORKERS.columns}
+            seen: dict[str, int] = {}
+            for line, cells in rows:
+                worker_id = get["worker_id"](cells)
+                if not self._unique(seen, worker_id, log, line, "worker_id"):
+                    continue
+                seen[worker_id] = len(ids)
+                ids.append(worker_id)
+                names.append(get["name"](cells))
+                kind.append(_choice(get["kind"](cells), KINDS, log, line, "kind"))
+                skill_text = get["skills"](cells)
+                if not skill_text:
+                    log.add(line, "skills", skill_text, "is empty: a worker needs at least one skill")
+                skills.append(_bitmask(skill_text, SKILLS, log, line, "skills"))
+                community.append(self._community_ref(get["community_id"](cells), log, line))
+                text = get["available"](cells)
+                available.append(self._hours(text, log, line, "available") or OpeningHours(text, ()))
+            self.problems.extend(log.all())
+        return Workers(
+            ids=ids,
+            names=names,
+            kind=np.array(kind, dtype=np.int8),
+            skills=np.array(skills, dtype=np.uint8),
+            community=np.array(community, dtype=np.int32),
+            available=available,
+        )
+
+    def _zones(self) -> Zones | None:
+        opened = self._rows(ZONES)
+        level: list[int] = []
+        scope: list[int] = []
+        target: list[int] = []
+        if opened is not None:
+            log, cols, rows = opened
+            get_level, get_scope, get_target = (cols.getter(c) for c in ("level", "scope", "target_id"))
+            targets = {"community": self.communities, "compound": self.compounds, "building": self.building_index}
+            for line, cells in rows:
+                lvl = _choice(get_level(cells), LEVELS[1:], log, line, "level") + 1
+                scope_text = get_scope(cells)
+                s = _choice(scope_text, SCOPES, log, line, "scope")
+                target_id = get_target(cells)
+                t = targets[scope_text].get(target_id, NO_REF) if scope_text in targets else NO_REF
+                if scope_text in targets and t == NO_REF:
+                    log.add(line, "target_id", target_id, f"unknown {scope_text}")
+                level.append(lvl)
+                scope.append(s)
+                target.append(t)
+            self.problems.extend(log.all())
+        return Zones(
+            level=np.array(level, dtype=np.int8),
+            scope=np.array(scope, dtype=np.int8),
+            target=np.array(target, dtype=np.int32),
+        )
+
+
+# -- cell readers: each returns a usable value and logs the problem, so reading goes on ------
+
+
+def _settings_values(raw: RawSettings, log: ProblemLog) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for key, (value, line) in raw.values.items():
+        if key not in SETTING_TYPES:
+            log.add(line, key, str(value), f"unknown setting; known: {', '.join(SETTING_TYPES)}")
+    for key, (kind, default) in SETTING_TYPES.items():
+        value, line = raw.values.get(key, (None, None))
+        if value is None or value == "":
+            if default is None:
+                log.add(line, key, None, "required setting is missing")
+            else:
+                values[key] = default
+            continue
+        try:
+            values[key] = _setting(kind, value)
+        except ValueError as err:
+            log.add(line, key, str(value), str(err))
+            continue
+        if kind in (int, float) and (values[key] < 0 or (values[key] == 0 and key not in ZERO_ALLOWED)):
+            log.add(line, key, str(value), "must be positive")
+    return values
+
+
+def _setting(kind: type, value: Any) -> Any:
+    if kind is datetime:
+        if isinstance(value, datetime):
+            return value.replace(tzinfo=None)
+        try:
+            return datetime.fromisoformat(str(value).strip())
+        except ValueError:
+            raise ValueError("not a local date-time such as 2022-03-14T07:00") from None
+    if kind is int:
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, bool) or not str(value).strip().lstrip("-").isdigit():
+            raise ValueError("not a whole number")
+        return int(str(value).strip())
+    if kind is float:
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ValueError("not a number") from None
+    return str(value).strip()
+
+
+def _coordinate(text: str, limit: float, log: ProblemLog, line: int, column: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        log.add(line, column, text, "not a number of degrees")
+        return 0.0
+    if not math.isfinite(value) or abs(value) > limit:
+        log.add(line, column, text, f"outside -{limit:g}..{limit:g} degrees")
+        return 0.0
+    return value
+
+
+def _integer(text: str, default: int, low: int, high: int, log: ProblemLog, line: int, column: str) -> int:
+    if not text:
+        if default < low:
+            log.add(line, column, text, "is empty")
+        return default
+    try:
+        value = int(float(text)) if text.endswith(".0") else int(text)
+    except ValueError:
+        log.add(line, column, text, "not a whole number")
+        return default
+    if not low <= value <= high:
+        log.add(line, column, text, f"outside {low}..{high}")
+        return default
+    return value
+
+
+def _boolean(text: str, log: ProblemLog, line: int, column: str) -> bool:
+    word = text.lower()
+    if word in TRUE_WORDS:
+        return True
+    if word not in FALSE_WORDS:
+        log.add(line, column, text, "not a yes/no value (true/false, 1/0, yes/no, 是/否)")
+    return False
+
+
+def _choice(text: str, vocabulary: tuple[str, ...], log: ProblemLog, line: int, column: str) -> int:
+    word = text.lower()
+    if word in vocabulary:
+        return vocabulary.index(word)
+    log.add(line, column, text, f"unknown {column}; expected one of {', '.join(vocabulary)}")
+    return 0
+
+
+def _bitmask(text: str, vocabulary: tuple[str, ...], log: ProblemLog, line: int, column: str) -> int:
+    mask = 0
+    for part in LIST_SEPARATORS.split(text):
+        word = part.strip().lower()
+        if not word:
+            continue
+        if word in vocabulary:
+            mask |= 1 << vocabulary.index(word)
+        else:
+            log.add(line, column, text, f"unknown entry {word!r}; expected any of {', '.join(vocabulary)}")
+    return mask
