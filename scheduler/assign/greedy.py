@@ -1,0 +1,49 @@
+"""The coordinator's method by hand, as a baseline: nearest allowed point, earliest slot with room.
+
+Households are taken in ledger order; each goes to the nearest point it may use that
+still has room in some slot, in the earliest such slot. Same eligibility, zones and
+capacity as the optimiser, so the two can be compared figure by figure.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from scheduler.assign.demand import AT_POINT, build_demand, usable_points
+from scheduler.assign.eligibility import eligible_pairs
+from scheduler.domain import NO_REF, Scenario
+from scheduler.schedule import POINT, Schedule
+
+
+def greedy_assignment(scenario: Scenario) -> Schedule:
+    """Point visits by the greedy rule; door visits and unserved households are left unassigned."""
+    settings = scenario.settings
+    level = scenario.building_level()
+    usable = usable_points(scenario)
+    demand = build_demand(scenario, level, usable)
+    needs_point = np.zeros(len(scenario.buildings), dtype=bool)
+    needs_point[demand.building[demand.doorstep == AT_POINT]] = True
+    eligible = eligible_pairs(scenario, level, usable, needs_point)
+    capacity = np.floor(scenario.points.desks * settings.slot_capacity_per_desk).astype(np.int64)
+    open_slots = [np.flatnonzero(hours.slot_mask(settings)).tolist() for hours in scenario.points.hours]
+    room = [[int(capacity[p])] * len(slots) for p, slots in enumerate(open_slots)]
+    point_of = np.full(len(demand.size), NO_REF, dtype=np.int32)
+    slot_of = np.full(len(demand.size), NO_REF, dtype=np.int32)
+    for h in np.flatnonzero(demand.doorstep == AT_POINT).tolist():
+        size = int(demand.size[h])
+        for p in eligible.point[eligible.of(int(demand.building[h]))].tolist():
+            free = room[p]
+            k = next((k for k, r in enumerate(free) if r >= size), NO_REF)
+            if k != NO_REF:
+                free[k] -= size
+                point_of[h], slot_of[h] = p, open_slots[p][k]
+                break
+    schedule = Schedule.blank(len(scenario.residents))
+    household = scenario.residents.household
+    at_point = point_of[household] != NO_REF
+    seconds = settings.slot_minutes * 60
+    schedule.mode[at_point] = POINT
+    schedule.point[at_point] = point_of[household[at_point]]
+    schedule.start[at_point] = slot_of[household[at_point]].astype(np.int64) * seconds
+    schedule.end[at_point] = schedule.start[at_point] + seconds
+    return schedule

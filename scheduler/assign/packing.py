@@ -1,0 +1,138 @@
+"""From person flows to whole households in whole slots.
+
+The flow says how many people of each class go to each point; households are never
+split, so each class's households are dealt out to its points (largest household
+first, to the point with the most flow left), then each point's households are laid
+into its open slots: households kept from a previous schedule first, then regular
+households building by building filling the slots evenly in time order, then special
+groups into the least crowded slots. A household that finds no room is offered the
+other points it may use, nearest first; only then is it reported as without capacity.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from scheduler.assign.problem import Problem
+from scheduler.domain import NO_REF
+
+
+@dataclass
+class Packing:
+    point: np.ndarray  # int32 per household, NO_REF when not placed at a point
+    slot: np.ndarray  # int32 per household
+    load: np.ndarray  # int64 (points, slots) persons placed
+    unplaced: list[int]  # households that wanted a point and found no room
+
+
+def deal_to_points(problem: Problem, cls: np.ndarray, point: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    """Each household's point, following the class flows as closely as whole households allow."""
+    n_households = len(problem.demand.size)
+    chosen = np.full(n_households, NO_REF, dtype=np.int32)
+    used = flow > 0
+    cls, point, flow = cls[used], point[used], flow[used]
+    arc_order = np.argsort(cls, kind="stable")
+    cls, point, flow = cls[arc_order], point[arc_order], flow[arc_order]
+    arc_bounds = np.searchsorted(cls, np.arange(problem.n_classes + 1))
+
+    members = np.flatnonzero(problem.household_class != NO_REF)
+    size = problem.demand.size
+    # Within a class: largest households first, ties by household order (deterministic).
+    member_order = np.lexsort((members, -size[members], problem.household_class[members]))
+    members = members[member_order]
+    member_bounds = np.searchsorted(problem.household_class[members], np.arange(problem.n_classes + 1))
+
+    for c in range(problem.n_classes):
+        lo, hi = arc_bounds[c], arc_bounds[c + 1]
+        if lo == hi:
+            continue
+        points = point[lo:hi].tolist()
+        left = flow[lo:hi].tolist()
+        previous = int(problem.class_previous_point[c])
+        keep = points.index(previous) if previous in points else -1
+        for h in members[member_bounds[c] : member_bounds[c + 1]].tolist():
+            s = int(size[h])
+            if keep >= 0 and left[keep] >= s:
+                k = keep
+            else:
+                k = max(range(len(left)), key=left.__getitem__)
+                if left[k] <= 0:
+                    continue  # the flow sent no more of this class to any point
+            left[k] -= s
+            chosen[h] = points[k]
+    return chosen
+
+
+def pack_slots(problem: Problem, chosen: np.ndarray) -> Packing:
+    """Lay each point's households into its open slots, then re-home whoever did not fit."""
+    demand = problem.demand
+    size, special = demand.size, demand.special
+    n_points, n_slots = problem.slot_open.shape
+    load = np.zeros((n_points, n_slots), dtype=np.int64)
+    slot = np.full(len(size), NO_REF, dtype=np.int32)
+    point_of = np.full(len(size), NO_REF, dtype=np.int32)
+    overflow: list[int] = []
+
+    open_slots_of = [np.flatnonzero(row) for row in problem.slot_open]
+    placed = np.flatnonzero(chosen != NO_REF)
+    keeps = (problem.previous_point[placed] == chosen[placed]) & (problem.previous_slot[placed] != NO_REF)
+    # Per point: kept households first, then regular by building, then special groups.
+    group = np.where(keeps, 0, np.where(special[placed], 2, 1))
+    order = np.lexsort((placed, demand.building[placed], group, chosen[placed]))
+    placed, group = placed[order], group[order]
+    bounds = np.searchsorted(chosen[placed], np.arange(n_points + 1))
+
+    for p in range(n_points):
+        households = placed[bounds[p] : bounds[p + 1]]
+        if not len(households):
+            continue
+        open_slots = open_slots_of[p]
+        cap = int(problem.slot_capacity[p])
+        kinds = group[bounds[p] : bounds[p + 1]]
+        regular_persons = int(size[households[kinds < 2]].sum())
+        goal = min(cap, -(-regular_persons // len(open_slots)))
+        cursor = 0
+        for h, kind in zip(households.tolist(), kinds.tolist(), strict=True):
+            s = int(size[h])
+            t = NO_REF
+            if kind == 0:
+                wanted = int(problem.previous_slot[h])
+                if problem.slot_open[p, wanted] and load[p, wanted] + s <= cap:
+                    t = wanted
+            if t == NO_REF and kind < 2:
+                while cursor < len(open_slots) and load[p, open_slots[cursor]] + s > goal:
+                    cursor += 1
+                if cursor < len(open_slots):
+                    t = int(open_slots[cursor])
+            if t == NO_REF:
+                t = _least_loaded(load[p], open_slots, s, cap)
+            if t == NO_REF:
+                overflow.append(h)
+                continue
+            load[p, t] += s
+            slot[h], point_of[h] = t, p
+
+    unplaced: list[int] = []
+    eligible = problem.eligible
+    for h in sorted(overflow + np.flatnonzero((chosen == NO_REF) & (problem.household_class != NO_REF)).tolist()):
+        s = int(size[h])
+        for p in eligible.point[eligible.of(int(demand.building[h]))].tolist():
+            t = _least_loaded(load[p], open_slots_of[p], s, int(problem.slot_capacity[p]))
+            if t != NO_REF:
+                load[p, t] += s
+                slot[h], point_of[h] = t, p
+                break
+        else:
+            unplaced.append(h)
+    return Packing(point=point_of, slot=slot, load=load, unplaced=unplaced)
+
+
+def _least_loaded(load: np.ndarray, open_slots: np.ndarray, size: int, cap: int) -> int:
+    """The open slot with the least load that still has room for `size`, earliest on ties."""
+    if not len(open_slots):
+        return NO_REF
+    loads = load[open_slots]
+    t = int(np.argmin(loads))
+    return int(open_slots[t]) if loads[t] + size <= cap else NO_REF

@@ -1,0 +1,221 @@
+"""Residents to points and slots: compile, build the flow from its families, solve, pack.
+
+`solve_assignment` is the entry point the CLI, the API and the workers call. Until the
+staffing and doorstep solvers land, capacity assumes every desk staffed and door
+visits are listed per building, in household order from the round's start.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from scheduler.assign import coverage, load, special_groups, stability, walking
+from scheduler.assign.bounds import walk_lower_bound
+from scheduler.assign.demand import AT_POINT, DOORSTEP_REASONS, build_demand, usable_points
+from scheduler.assign.eligibility import eligible_pairs
+from scheduler.assign.model import ArcSet, FlowModel, solve_flow
+from scheduler.assign.packing import deal_to_points, pack_slots
+from scheduler.assign.problem import Problem, compile_problem
+from scheduler.domain import NO_REF, Scenario
+from scheduler.kpis import schedule_kpis
+from scheduler.schedule import DOORSTEP, POINT, Routes, Schedule, Unserved, changed_visits
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Previous:
+    """A published schedule to stay close to: each household's point and slot, NO_REF for none."""
+
+    point: np.ndarray  # int32 per household
+    slot: np.ndarray  # int32 per household
+
+    @classmethod
+    def from_schedule(cls, scenario: Scenario, schedule: Schedule) -> Previous:
+        n = len(scenario.households)
+        point = np.full(n, NO_REF, dtype=np.int32)
+        slot = np.full(n, NO_REF, dtype=np.int32)
+        at_point = np.flatnonzero(schedule.mode == POINT)
+        household = scenario.residents.household[at_point]
+        point[household] = schedule.point[at_point]
+        slot[household] = schedule.start[at_point] // (scenario.settings.slot_minutes * 60)
+        return cls(point=point, slot=slot)
+
+
+def build_model(problem: Problem) -> FlowModel:
+    """The flow model: visit arcs carrying walking, special-group and stability terms; load; coverage."""
+    cls, point, distance = problem.class_arcs()
+    visit_terms = {
+        **walking.terms(distance),
+        **special_groups.terms(problem, cls, point),
+        **stability.terms(problem, cls, point),
+    }
+    visits = ArcSet(
+        family="visit",
+        tail=cls,
+        head=problem.point_node(point),
+        capacity=problem.class_persons[cls],
+        costs=visit_terms,
+    )
+    supply = np.zeros(problem.sink + 1, dtype=np.int64)
+    supply[: problem.n_classes] = problem.class_persons
+    supply[problem.sink] = -int(problem.class_persons.sum())
+    return FlowModel(
+        n_nodes=problem.sink + 1, supply=supply, arc_sets=[visits, load.build(problem), coverage.build(problem)]
+    )
+
+
+def solve_assignment(
+    scenario: Scenario,
+    *,
+    previous: Schedule | None = None,
+    progress: Progress | None = None,
+) -> Schedule:
+    """Assign every resident a point and slot, or a door visit, or a reason they cannot be served.
+
+    With `previous` (a published schedule of the same scenario's residents), households
+    keep their point and slot wherever the new rules and capacity allow.
+
+    The min-cost flow is exact and deterministic, so the same scenario always yields
+    the same schedule; there is no seed or time limit to set on this stage.
+    """
+    began = time.perf_counter()
+    step = progress or (lambda message: None)
+    settings = scenario.settings
+    level = scenario.building_level()
+    usable = usable_points(scenario)
+    demand = build_demand(scenario, level, usable)
+    needs_point = np.zeros(len(scenario.buildings), dtype=bool)
+    needs_point[demand.building[demand.doorstep == AT_POINT]] = True
+    step("eligible points")
+    eligible = eligible_pairs(scenario, level, usable, needs_point)
+    slot_open = (
+        np.stack([hours.slot_mask(settings) for hours in scenario.points.hours])
+        if len(scenario.points)
+        else np.zeros((0, settings.n_slots), dtype=bool)
+    )
+    slot_open &= usable[:, None]
+    n_households = len(scenario.households)
+    if previous is not None:
+        kept = Previous.from_schedule(scenario, previous)
+    else:
+        kept = Previous(np.full(n_households, NO_REF, dtype=np.int32), np.full(n_households, NO_REF, dtype=np.int32))
+    problem = compile_problem(scenario, demand, eligible, slot_open, kept.point, kept.slot)
+    step(f"flow over {problem.n_classes} classes and {len(problem.eligible.point)} building-point pairs")
+    model = build_model(problem)
+    result = solve_flow(model)
+    visits = model.arc_sets[0]
+    step("households to slots")
+    chosen = deal_to_points(problem, visits.tail, visits.head - problem.n_classes, result.flows["visit"])
+    packing = pack_slots(problem, chosen)
+
+    schedule = Schedule.blank(len(scenario.residents))
+    household = scenario.residents.household
+    slot_seconds = settings.slot_minutes * 60
+    resident_point = packing.point[household]
+    at_point = resident_point != NO_REF
+    schedule.mode[at_point] = POINT
+    schedule.point[at_point] = resident_point[at_point]
+    schedule.start[at_point] = packing.slot[household[at_point]].astype(np.int64) * slot_seconds
+    schedule.end[at_point] = schedule.start[at_point] + slot_seconds
+    unserved_households = _list_door_visits(scenario, problem, schedule)
+    schedule.unserved = _unserved(scenario, problem, packing.unplaced, unserved_households)
+
+    step("walking lower bound")
+    persons_by_building = np.bincount(scenario.residents.building[at_point], minlength=len(scenario.buildings)).astype(
+        np.int64
+    )
+    bound = walk_lower_bound(problem, persons_by_building)
+    objective = dict(result.terms)
+    objective["moved_persons"] //= max(stability.move_cost(problem), 1)
+    objective["unserved_persons"] //= coverage.UNSERVED_COST
+    if previous is not None:
+        objective["changed_visits"] = len(changed_visits(previous, schedule))
+    schedule.kpis = schedule_kpis(
+        scenario,
+        schedule,
+        slot_capacity=problem.slot_capacity,
+        walk_m_lower_bound=bound,
+        solve_seconds=time.perf_counter() - began,
+        objective=objective,
+    )
+    log.info(
+        "assignment: %d residents, %d covered, %d unserved, walk %.0f m (bound %.0f m), %.2f s",
+        len(scenario.residents),
+        schedule.kpis["covered"],
+        len(schedule.unserved),
+        schedule.kpis["walk_m_total"],
+        bound,
+        schedule.kpis["solve_seconds"],
+    )
+    return schedule
+
+
+def _list_door_visits(scenario: Scenario, problem: Problem, schedule: Schedule) -> list[int]:
+    """Door visits, one team per building visiting its households in order from the round's start.
+
+    Returns the households whose visit does not fit in the round.
+    """
+    settings = scenario.settings
+    demand = problem.demand
+    at_door = np.flatnonzero(demand.doorstep != AT_POINT)
+    order = np.lexsort((at_door, demand.building[at_door]))
+    at_door = at_door[order]
+    buildings = demand.building[at_door]
+    first = np.searchsorted(buildings, buildings)  # index of the building's first door in the list
+    seq = np.arange(len(at_door)) - first
+    visit = settings.doorstep_minutes_per_household * 60
+    arrive = seq.astype(np.int64) * visit
+    fits = arrive + visit <= settings.round_minutes * 60
+    team_buildings, team_of = np.unique(buildings, return_inverse=True)
+    schedule.teams = [f"D-{scenario.buildings.ids[b]}" for b in team_buildings.tolist()]
+    keep = np.flatnonzero(fits)
+    schedule.routes = Routes(
+        team=team_of[keep].astype(np.int32),
+        seq=(seq[keep] + 1).astype(np.int32),
+        household=at_door[keep].astype(np.int32),
+        arrive=arrive[keep],
+        depart=arrive[keep] + visit,
+    )
+    visit_of = np.full(len(demand.size), NO_REF, dtype=np.int64)
+    visit_of[at_door[keep]] = keep
+    residents = np.flatnonzero(visit_of[scenario.residents.household] != NO_REF)
+    stop = visit_of[scenario.residents.household[residents]]
+    schedule.mode[residents] = DOORSTEP
+    schedule.team[residents] = team_of[stop]
+    schedule.start[residents] = arrive[stop]
+    schedule.end[residents] = arrive[stop] + visit
+    return at_door[~fits].tolist()
+
+
+def _unserved(scenario: Scenario, problem: Problem, no_room: list[int], no_door_time: list[int]) -> list[Unserved]:
+    """Every resident who cannot be served, with the reason and where it bites."""
+    demand = problem.demand
+    buildings = scenario.buildings
+    max_walk = scenario.settings.max_walk_m
+    reasons: dict[int, tuple[str, str]] = {}
+    for h in no_room:
+        b = int(demand.building[h])
+        if problem.eligible.offsets[b] == problem.eligible.offsets[b + 1]:
+            community = scenario.communities[buildings.community[b]]
+            detail = (
+                f"building {buildings.ids[b]} (community {community}): no open point it may use within {max_walk} m"
+            )
+            reasons[h] = ("no_point_in_reach", detail)
+        else:
+            names = [scenario.points.ids[p] for p in problem.eligible.point[problem.eligible.of(b)][:5].tolist()]
+            reasons[h] = ("no_capacity", f"building {buildings.ids[b]}: every slot of {', '.join(names)} is full")
+    for h in no_door_time:
+        b = int(demand.building[h])
+        why = DOORSTEP_REASONS[int(demand.doorstep[h])]
+        reasons[h] = ("no_doorstep_team", f"building {buildings.ids[b]} ({why}): door visits do not fit in the round")
+    household = scenario.residents.household
+    rows = np.flatnonzero(np.isin(household, np.fromiter(reasons, dtype=np.int64, count=len(reasons))))
+    return [Unserved(r, *reasons[int(household[r])]) for r in rows.tolist()]

@@ -1,0 +1,81 @@
+"""The contract's KPIs of a schedule (ruling 11), computed from the schedule itself."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from scheduler.domain import SPECIAL_GROUPS_MASK, Scenario
+from scheduler.geo import haversine_m
+from scheduler.schedule import DOORSTEP, POINT, Schedule
+
+
+def point_slot_loads(scenario: Scenario, schedule: Schedule) -> np.ndarray:
+    """Residents per (point, slot) for point visits."""
+    settings = scenario.settings
+    at_point = schedule.mode == POINT
+    slot = schedule.start[at_point] // (settings.slot_minutes * 60)
+    loads = np.zeros((len(scenario.points), settings.n_slots), dtype=np.int64)
+    np.add.at(loads, (schedule.point[at_point], slot), 1)
+    return loads
+
+
+def walk_distances(scenario: Scenario, schedule: Schedule) -> np.ndarray:
+    """Metres from home to point for each point-mode resident (in resident order)."""
+    at_point = np.flatnonzero(schedule.mode == POINT)
+    b = scenario.residents.building[at_point]
+    p = schedule.point[at_point]
+    buildings, points = scenario.buildings, scenario.points
+    return haversine_m(buildings.lat[b], buildings.lon[b], points.lat[p], points.lon[p])
+
+
+def schedule_kpis(
+    scenario: Scenario,
+    schedule: Schedule,
+    *,
+    slot_capacity: np.ndarray,
+    walk_m_lower_bound: float,
+    solve_seconds: float,
+    objective: dict[str, int],
+) -> dict[str, Any]:
+    """KPIs of an assignment; `slot_capacity` is persons per slot of each point."""
+    loads = point_slot_loads(scenario, schedule)
+    used = loads > 0
+    utilisation = np.zeros_like(loads, dtype=np.float64)
+    np.divide(loads, slot_capacity[:, None], out=utilisation, where=used & (slot_capacity[:, None] > 0))
+    settings = scenario.settings
+    per_desk = settings.slot_capacity_per_desk
+    # Desks a slot needs: the fewest d with floor(d × per-desk capacity) ≥ load.
+    needed = np.ceil(loads / per_desk).astype(np.int64)
+    needed += np.floor(needed * per_desk) < loads
+    walk = walk_distances(scenario, schedule)
+    walk_total = float(walk.sum())
+    doorstep = schedule.mode == DOORSTEP
+    at_point = schedule.mode == POINT
+    special = ((scenario.residents.flags & SPECIAL_GROUPS_MASK) != 0) & at_point
+    slot_of = schedule.start // (settings.slot_minutes * 60)
+    resident_utilisation = utilisation[schedule.point[at_point], slot_of[at_point]]
+    special_utilisation = utilisation[schedule.point[special], slot_of[special]]
+    return {
+        "residents": len(scenario.residents),
+        "covered": int((schedule.mode != 0).sum()),
+        "walk_m_total": round(walk_total, 1),
+        "walk_m_lower_bound": round(walk_m_lower_bound, 1),
+        "walk_gap": round((walk_total - walk_m_lower_bound) / walk_m_lower_bound, 6) if walk_m_lower_bound else 0.0,
+        "walk_m_mean": round(walk_total / len(walk), 1) if len(walk) else 0.0,
+        "walk_m_max": round(float(walk.max()), 1) if len(walk) else 0.0,
+        "max_slot_utilisation": round(float(utilisation.max()), 4) if used.any() else 0.0,
+        "mean_slot_utilisation": round(float(resident_utilisation.mean()), 4) if len(resident_utilisation) else 0.0,
+        "special_at_accessible_share": round(float(scenario.points.accessible[schedule.point[special]].mean()), 4)
+        if special.any()
+        else 1.0,
+        "special_mean_slot_utilisation": round(float(special_utilisation.mean()), 4) if special.any() else 0.0,
+        "desks_opened": int(np.minimum(needed.max(axis=1), scenario.points.desks).sum()) if loads.size else 0,
+        "points_used": int(used.any(axis=1).sum()),
+        "staff_hours": round(float((schedule.roster.end - schedule.roster.start).sum()) / 3600, 2),
+        "doorstep_households": len(np.unique(scenario.residents.household[doorstep])),
+        "doorstep_residents": int(doorstep.sum()),
+        "solve_seconds": round(solve_seconds, 3),
+        "objective": objective,
+    }
