@@ -1,0 +1,1 @@
+"""The `sched` command line."""

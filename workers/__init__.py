@@ -1,0 +1,1 @@
+"""dramatiq actors on Redis that solve and re-solve schedules."""
