@@ -1,0 +1,239 @@
+"""SQLModel tables.
+
+Conventions:
+- every table hangs off `scenario` with ON DELETE CASCADE, directly or through `schedule_version`;
+- the big tables (building, resident, point, worker, visit, duty, route_stop) have scenario- or
+  version-scoped natural composite primary keys and no per-row surrogate key;
+- ids from the ledgers are kept as written (text); an optional reference that is not set is NULL;
+- `resident.flags` and `worker.skills` are int bitmasks over `scheduler.domain.FLAGS` / `SKILLS`
+  (bit i = i-th name), as in the domain arrays. The order of those tuples is therefore part of the
+  stored format: extend them only at the end;
+- id numbers and phones are never stored: only the keyed hashes of `scheduler.privacy`;
+- opening hours (`point.hours`, `worker.available`) are kept as the text the person wrote;
+- ledger times (round start, visits, duties, routes) are naive local date-times, as in the
+  contract; audit times (`created_at`, ...) are timezone-aware UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+# Deterministic constraint names, so that migrations can name what they alter or drop.
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+ID = sa.String()  # ledger ids: text, no length limit (SQLite would not enforce one anyway)
+HASH = sa.String()  # hex keyed hashes
+TEXT = sa.Text()
+LOCAL_TIME = sa.DateTime(timezone=False)
+AUDIT_TIME = sa.DateTime(timezone=True)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _scenario_fk(primary_key: bool = True) -> Any:
+    return Field(foreign_key="scenario.id", ondelete="CASCADE", primary_key=primary_key)
+
+
+def _version_fk() -> Any:
+    return Field(foreign_key="schedule_version.id", ondelete="CASCADE", primary_key=True)
+
+
+# --- scenario --------------------------------------------------------------------------------
+
+
+class ScenarioBase(SQLModel):
+    """The keys of `scenario.toml` (`scheduler.domain.RoundSettings`), same names and units."""
+
+    name: str = Field(sa_type=TEXT)
+    start: datetime = Field(sa_type=LOCAL_TIME)
+    days: int
+    slot_minutes: int
+    desk_rate_per_hour: int
+    doorstep_minutes_per_household: int
+    walk_speed_m_per_min: int
+    max_walk_m: int
+    max_shift_hours: float
+    min_break_minutes: int
+    max_day_hours: float
+    order_keepers_per_desk: float
+
+
+class Scenario(ScenarioBase, table=True):
+    """One imported ledger (one screening round for one area)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    # Digest of the ledger's content: importing the same ledger twice finds this row.
+    ledger_digest: str = Field(sa_type=sa.String(), unique=True)
+    warnings: list[str] = Field(default_factory=list, sa_type=sa.JSON)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=AUDIT_TIME)
+
+
+class ScenarioPublic(ScenarioBase):
+    id: int
+    ledger_digest: str
+    created_at: datetime
+
+
+class ScenarioSummary(ScenarioPublic):
+    """A scenario with the counts a coordinator checks after an import."""
+
+    warnings: list[str]
+    counts: dict[str, int]
+
+
+# --- the ledger tables -----------------------------------------------------------------------
+
+
+class Building(SQLModel, table=True):
+    scenario_id: int = _scenario_fk()
+    building_id: str = Field(sa_type=ID, primary_key=True)
+    community_id: str = Field(sa_type=ID)
+    compound_id: str = Field(sa_type=ID)
+    lat: float
+    lon: float
+    floors: int | None = Field(default=None, sa_type=sa.SmallInteger)
+
+
+class Resident(SQLModel, table=True):
+    __table_args__ = (
+        sa.ForeignKeyConstraint(
+            ["scenario_id", "building_id"],
+            ["building.scenario_id", "building.building_id"],
+            ondelete="CASCADE",
+        ),
+        # Residents of a building (zone changes), and the cascade when a building row goes.
+        sa.Index(None, "scenario_id", "building_id"),
+    )
+
+    scenario_id: int = _scenario_fk()
+    resident_id: str = Field(sa_type=ID, primary_key=True)
+    household_id: str = Field(sa_type=ID)
+    building_id: str = Field(sa_type=ID)
+    birth_year: int | None = Field(default=None, sa_type=sa.SmallInteger)
+    flags: int = Field(default=0, sa_type=sa.SmallInteger)  # bitmask over scheduler.domain.FLAGS
+    id_hash: str | None = Field(default=None, sa_type=HASH, index=True)
+    phone_hash: str | None = Field(default=None, sa_type=HASH)
+    phone_tail_hash: str | None = Field(default=None, sa_type=HASH)
+
+
+class Point(SQLModel, table=True):
+    scenario_id: int = _scenario_fk()
+    point_id: str = Field(sa_type=ID, primary_key=True)
+    name: str = Field(default="", sa_type=TEXT)
+    community_id: str | None = Field(default=None, sa_type=ID)  # NULL: public point
+    compound_id: str | None = Field(default=None, sa_type=ID)  # set: in-compound point
+    lat: float
+    lon: float
+    desks: int
+    hours: str = Field(sa_type=TEXT)  # as written in the ledger
+    accessible: bool = False
+
+
+class Worker(SQLModel, table=True):
+    scenario_id: int = _scenario_fk()
+    worker_id: str = Field(sa_type=ID, primary_key=True)
+    name: str = Field(default="", sa_type=TEXT)
+    kind: str = Field(sa_type=sa.String(16))  # one of scheduler.domain.KINDS
+    skills: int = Field(sa_type=sa.SmallInteger)  # bitmask over scheduler.domain.SKILLS
+    community_id: str | None = Field(default=None, sa_type=ID)  # NULL: may serve anywhere
+    available: str = Field(sa_type=TEXT)  # as written in the ledger
+
+
+class Zone(SQLModel, table=True):
+    """One row of `zones.csv`; `seq` is its row number (zones have no id of their own)."""
+
+    scenario_id: int = _scenario_fk()
+    seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    level: str = Field(sa_type=sa.String(16))  # sealed / controlled / precaution
+    scope: str = Field(sa_type=sa.String(16))  # community / compound / building
+    target_id: str = Field(sa_type=ID)
+
+
+# --- schedules (written by the workers) ------------------------------------------------------
+
+
+class ScheduleVersion(SQLModel, table=True):
+    """One schedule of a scenario: a draft, then published; never overwritten."""
+
+    __tablename__ = "schedule_version"
+    __table_args__ = (
+        sa.CheckConstraint("status IN ('draft', 'published')", name="status"),
+        sa.Index(None, "scenario_id", "status", "published_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    scenario_id: int = Field(foreign_key="scenario.id", ondelete="CASCADE")
+    parent_id: int | None = Field(default=None, foreign_key="schedule_version.id", ondelete="SET NULL")
+    status: str = Field(default="draft", sa_type=sa.String(16))
+    cause: str = Field(sa_type=TEXT)  # initial solve, zone change, what-if ...
+    seed: int = 0
+    kpis: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=AUDIT_TIME)
+    published_at: datetime | None = Field(default=None, sa_type=AUDIT_TIME)
+
+
+class Visit(SQLModel, table=True):
+    """A row of `assignments.csv`; the primary key is also the look-up of one resident's visit."""
+
+    __table_args__ = (sa.CheckConstraint("mode IN ('point', 'doorstep')", name="mode"),)
+
+    version_id: int = _version_fk()
+    resident_id: str = Field(sa_type=ID, primary_key=True)
+    mode: str = Field(sa_type=sa.String(16))
+    point_id: str | None = Field(default=None, sa_type=ID)
+    team_id: str | None = Field(default=None, sa_type=ID)
+    start: datetime = Field(sa_type=LOCAL_TIME)
+    end: datetime = Field(sa_type=LOCAL_TIME)
+
+
+class Duty(SQLModel, table=True):
+    """A row of `roster.csv`; one worker is at one place at a time, so (worker, start) is a key."""
+
+    version_id: int = _version_fk()
+    worker_id: str = Field(sa_type=ID, primary_key=True)
+    start: datetime = Field(sa_type=LOCAL_TIME, primary_key=True)
+    end: datetime = Field(sa_type=LOCAL_TIME)
+    place: str = Field(sa_type=ID)  # a point_id or a team_id
+    role: str = Field(sa_type=sa.String(16))
+
+
+class RouteStop(SQLModel, table=True):
+    """A row of `routes.csv`."""
+
+    __tablename__ = "route_stop"
+
+    version_id: int = _version_fk()
+    team_id: str = Field(sa_type=ID, primary_key=True)
+    seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    household_id: str = Field(sa_type=ID)
+    arrive: datetime = Field(sa_type=LOCAL_TIME)
+    depart: datetime = Field(sa_type=LOCAL_TIME)
+
+
+class ZoneChange(SQLModel, table=True):
+    """A zone change as a coordinator entered it: written first, then enqueued, then applied."""
+
+    __tablename__ = "zone_change"
+    __table_args__ = (sa.Index(None, "scenario_id", "applied_version_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    scenario_id: int = Field(foreign_key="scenario.id", ondelete="CASCADE")
+    level: str = Field(sa_type=sa.String(16))  # sealed / controlled / precaution / normal (lifted)
+    scope: str = Field(sa_type=sa.String(16))
+    target_id: str = Field(sa_type=ID)
+    effective_at: datetime = Field(sa_type=LOCAL_TIME)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=AUDIT_TIME)
+    enqueued_at: datetime | None = Field(default=None, sa_type=AUDIT_TIME)
+    applied_version_id: int | None = Field(default=None, foreign_key="schedule_version.id", ondelete="SET NULL")
