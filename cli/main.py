@@ -122,7 +122,9 @@ def import_(scenario: ScenarioArg, accept_suggested_hours: AcceptOption = False)
     read = _read(scenario, accept_suggested_hours)
     engine = make_engine(get_settings().database_url)
     upgrade(engine)
-    scenario_id, created = import_scenario(engine, read, ledger_digest(scenario))
+    scenario_id, created = import_scenario(
+        engine, read, ledger_digest(scenario, salt=_salt(), accept_suggestions=accept_suggested_hours)
+    )
     verb = "imported" if created else "already imported, nothing changed"
     console.print(_table(f"scenario {scenario_id}: {read.settings.name} ({verb})", read.summary()))
 
@@ -206,7 +208,7 @@ def demo(
     read = _read(DEMO_SCENARIO)
     engine = make_engine(settings.database_url)
     upgrade(engine)
-    scenario_id, created = import_scenario(engine, read, ledger_digest(DEMO_SCENARIO))
+    scenario_id, created = import_scenario(engine, read, ledger_digest(DEMO_SCENARIO, salt=settings.salt))
     console.print(f"scenario {scenario_id} {'imported' if created else 'already in'} {settings.database_url}")
     console.print(_table(read.settings.name, read.summary()))
     with console.status("solving"):

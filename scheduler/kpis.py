@@ -10,6 +10,8 @@ from scheduler.domain import SPECIAL_GROUPS_MASK, Scenario
 from scheduler.geo import haversine_m
 from scheduler.schedule import DOORSTEP, POINT, Schedule
 
+CROWDED = 0.8  # a slot above this share of its capacity has a queue at the desks
+
 
 def point_slot_loads(scenario: Scenario, schedule: Schedule) -> np.ndarray:
     """Residents per (point, slot) for point visits."""
@@ -67,6 +69,9 @@ def schedule_kpis(
         "walk_m_max": round(float(walk.max()), 1) if len(walk) else 0.0,
         "max_slot_utilisation": round(float(utilisation.max()), 4) if used.any() else 0.0,
         "mean_slot_utilisation": round(float(resident_utilisation.mean()), 4) if len(resident_utilisation) else 0.0,
+        "share_in_crowded_slots": round(float((resident_utilisation > CROWDED).mean()), 4)
+        if len(resident_utilisation)
+        else 0.0,
         "special_at_accessible_share": round(float(scenario.points.accessible[schedule.point[special]].mean()), 4)
         if special.any()
         else 1.0,

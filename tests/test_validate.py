@@ -111,10 +111,14 @@ ROSTER = [  # worker, place, role, start, end
     ("W4", "P1", "register", "07:00", "08:00"),
     ("W5", "P1", "lead", "07:00", "08:00"),
     ("W6", "P1", "order", "07:00", "08:00"),
-    *((w, "P3", role, "07:00", "07:30") for w, role in (("W7", "sample"), ("W8", "register"), ("W9", "lead"),
-                                                        ("W10", "order"))),
-    *((w, "P2", role, "08:00", "08:30") for w, role in (("W7", "sample"), ("W8", "register"), ("W9", "lead"),
-                                                        ("W10", "order"))),
+    *(
+        (w, "P3", role, "07:00", "07:30")
+        for w, role in (("W7", "sample"), ("W8", "register"), ("W9", "lead"), ("W10", "order"))
+    ),
+    *(
+        (w, "P2", role, "08:00", "08:30")
+        for w, role in (("W7", "sample"), ("W8", "register"), ("W9", "lead"), ("W10", "order"))
+    ),
     ("W11", "T1", "doorstep", "07:00", "07:30"),
 ]
 ROUTES = [("T1", 1, "H2", "07:00", "07:06"), ("T1", 2, "H3", "07:08", "07:14")]

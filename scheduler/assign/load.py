@@ -1,9 +1,10 @@
 """Even load, no crowd at the desks: a convex cost on how full a point runs.
 
-A point's capacity over the round is cut into pieces at 60 %, 80 % and 90 %; each
-piece costs more per person than the one before, so load above about 80 % is
-penalised more than proportionally and the flow fills emptier points first. Within a
-point, slots are filled evenly by the packing.
+A point's capacity over the round is cut into pieces at 80 % and 90 %; each piece
+above 80 % costs more per person than the one before, so load above 80 % is penalised
+more than proportionally and a resident near a full point walks a little further to
+an emptier one. The costs stay below most walking differences, because walking ranks
+above an even load. Within a point, slots are filled evenly by the packing.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from scheduler.assign.model import ArcSet
 from scheduler.assign.problem import Problem
 
 # (upper fraction of capacity, metres-equivalent per person in that piece)
-PIECES: tuple[tuple[float, int], ...] = ((0.6, 0), (0.8, 5), (0.9, 60), (1.0, 250))
+PIECES: tuple[tuple[float, int], ...] = ((0.8, 0), (0.9, 10), (1.0, 40))
 
 
 def build(problem: Problem) -> ArcSet:

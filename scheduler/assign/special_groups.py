@@ -10,8 +10,10 @@ import numpy as np
 
 from scheduler.assign.problem import Problem
 
-# Metres-equivalent per person: a special household would rather walk this much further.
-INACCESSIBLE_PENALTY = 400
+# Metres-equivalent per person: a special household walks up to this much further to reach an
+# accessible point. On the generated district 120 m puts 87 % of them at accessible points
+# (70 % of points are) for 0.8 % more walking than the bound; 400 m gives 96 % for 2.3 %.
+INACCESSIBLE_PENALTY = 120
 
 
 def terms(problem: Problem, cls: np.ndarray, point: np.ndarray) -> dict[str, np.ndarray]:

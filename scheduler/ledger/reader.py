@@ -7,6 +7,7 @@ sees all that is wrong at once. Nothing is returned unless there is no problem a
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 from collections.abc import Callable, Iterator
@@ -39,6 +40,14 @@ from scheduler.ledger.sources import SETTINGS_FILE, FolderSource, RawSettings, W
 from scheduler.privacy import hash_id_number, hash_phone, hash_resident_phone_tail
 
 LIST_SEPARATORS = re.compile(r"[;；、]")
+# Id numbers (also passports) and phones; a number Excel turned into 6.1E+17 fails both.
+ID_NUMBER = re.compile(r"[0-9A-Za-z]{6,20}")
+PHONE = re.compile(r"\+?[0-9][0-9 -]{4,19}")
+ID_NUMBER_HELP = (
+    "not an id number (6-20 letters and digits); a number typed into Excel loses its last digits, "
+    "so format the column as text"
+)
+PHONE_HELP = "not a phone number (digits, blanks, dashes, an optional leading +)"
 TRUE_WORDS = frozenset({"true", "1", "yes", "是", "y"})
 FALSE_WORDS = frozenset({"false", "0", "no", "否", "n", ""})
 
@@ -60,9 +69,14 @@ SETTING_TYPES: dict[str, tuple[type, Any]] = {
 ZERO_ALLOWED = frozenset({"min_break_minutes", "order_keepers_per_desk"})
 
 
-def ledger_digest(path: Path) -> str:
-    """A content hash of the ledger, so importing the same ledger twice is recognised."""
-    return open_source(path).digest()
+def ledger_digest(path: Path, *, salt: bytes, accept_suggestions: bool = False) -> str:
+    """A hash of the ledger as read, so importing the same ledger twice is recognised.
+
+    The salt and the reading options are part of it: the same files read with another
+    salt (so other stored hashes) or other hours readings are another import.
+    """
+    reading = hashlib.blake2b(salt, digest_size=8, person=b"ledger").hexdigest()
+    return f"{open_source(path).digest()}-{reading}{'-suggested' if accept_suggestions else ''}"
 
 
 def read_scenario(path: Path, *, salt: bytes, accept_suggestions: bool = False) -> Scenario:
@@ -191,6 +205,10 @@ class _LedgerReader:
             self.problems.append(Problem(label, None, None, None, "the round's settings are missing"))
             return None
         log = ProblemLog(raw.label)
+        if raw.error:
+            log.add(None, None, None, raw.error)
+            self.problems.extend(log.all())
+            return None
         values = _settings_values(raw, log)
         self.problems.extend(log.all())
         return None if log.problems else RoundSettings(**values)
@@ -292,6 +310,10 @@ class _LedgerReader:
             flag_text = get_flags(cells)
             flags.append(_bitmask(flag_text, FLAGS, log, line, "flags") if flag_text else 0)
             id_number, phone = get_id_number(cells), get_phone(cells)
+            if id_number and not ID_NUMBER.fullmatch(id_number):
+                log.add(line, "id_number", "(not shown)", ID_NUMBER_HELP)
+            if phone and not PHONE.fullmatch(phone):
+                log.add(line, "phone", "(not shown)", PHONE_HELP)
             id_hash.append(hash_id_number(id_number, salt) if id_number else None)
             phone_hash.append(hash_phone(phone, salt) if phone else None)
             tail_hash.append(hash_resident_phone_tail(resident_id, phone, salt) if phone else None)

@@ -34,6 +34,7 @@ class Table:
 class RawSettings:
     label: str
     values: dict[str, tuple[Any, int | None]]  # key → (value, line)
+    error: str | None = None  # the file as a whole cannot be read
 
 
 def csv_encoding(path: Path) -> str:
@@ -59,7 +60,9 @@ def cell_text(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float) and value.is_integer():
-        return str(int(value))
+        # Past 15 digits Excel has already dropped the last ones (an id number typed as a
+        # number): keep its own display text so validation refuses it instead of a wrong id.
+        return str(int(value)) if abs(value) < 1e15 else f"{value:.15G}"
     if isinstance(value, datetime):
         return value.isoformat(timespec="minutes" if value.second == 0 else "seconds")
     if isinstance(value, date | time):
@@ -86,8 +89,10 @@ class FolderSource:
         path = self.folder / SETTINGS_FILE
         if not path.exists():
             return None
-        with path.open("rb") as f:
-            data = tomllib.load(f)
+        try:
+            data = tomllib.loads(path.read_text(csv_encoding(path)))
+        except tomllib.TOMLDecodeError as err:
+            return RawSettings(SETTINGS_FILE, {}, error=f"not valid TOML: {err}")
         return RawSettings(SETTINGS_FILE, {key: (value, None) for key, value in data.items()})
 
     def table(self, spec: TableSpec) -> Table | None:

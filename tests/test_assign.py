@@ -1,0 +1,173 @@
+"""The assignment solver: valid on every fixture, honest, stable, deterministic, better than greedy."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fixtures.generate import generate
+from scheduler.assign.greedy import greedy_assignment
+from scheduler.assign.solve import solve_assignment
+from scheduler.domain import LEVELS, SPECIAL_GROUPS_MASK, Scenario
+from scheduler.kpis import CROWDED, point_slot_loads, walk_distances
+from scheduler.ledger import read_scenario
+from scheduler.schedule import DOORSTEP, POINT, Schedule, changed_visits, read_schedule, write_schedule
+from scheduler.validate import check_folder, validate
+from tests.ledgers import EXAMPLES, TINY, write_ledger
+
+SALT = b"test-salt"
+
+
+@pytest.fixture(scope="module")
+def street(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A generated street (about 60,000 residents, several zones)."""
+    folder = tmp_path_factory.mktemp("street")
+    generate("street", 3, folder)
+    return folder
+
+
+def scenarios(tmp_path: Path, street: Path) -> dict[str, Path]:
+    return {
+        "tiny": write_ledger(tmp_path / "tiny"),
+        "demo-community": EXAMPLES / "demo-community",
+        "hangzhou-gongshu": EXAMPLES / "hangzhou-gongshu",
+        "street": street,
+    }
+
+
+@pytest.mark.parametrize("name", ["tiny", "demo-community", "hangzhou-gongshu", "street"])
+def test_solution_keeps_every_rule(tmp_path: Path, street: Path, name: str) -> None:
+    """The schedule of each fixture passes the validator, written to files and read back."""
+    folder = scenarios(tmp_path, street)[name]
+    scenario = read_scenario(folder, salt=SALT)
+    schedule = solve_assignment(scenario)
+    assert validate(scenario, schedule).ok, validate(scenario, schedule).text()
+    write_schedule(scenario, schedule, tmp_path / "out")
+    report = check_folder(scenario, tmp_path / "out")
+    assert report.ok, report.text()
+    assert schedule.kpis["covered"] + len(schedule.unserved) == len(scenario.residents)
+
+
+def test_zones_and_bedridden_go_to_the_door(street: Path) -> None:
+    """Sealed buildings and bedridden households are served at the door; controlled ones stay in their compound."""
+    scenario = read_scenario(street, salt=SALT)
+    schedule = solve_assignment(scenario)
+    level = scenario.building_level()[scenario.residents.building]
+    assert (level == LEVELS.index("sealed")).any() and (level == LEVELS.index("controlled")).any()
+    assert (schedule.mode[level == LEVELS.index("sealed")] == DOORSTEP).all()
+    controlled_at_point = (level == LEVELS.index("controlled")) & (schedule.mode == POINT)
+    point_compound = scenario.points.compound[schedule.point[controlled_at_point]]
+    assert (point_compound == scenario.buildings.compound[scenario.residents.building[controlled_at_point]]).all()
+
+
+def test_same_input_same_bytes(tmp_path: Path) -> None:
+    """Two solves of one ledger write identical files (kpis.json but for solve_seconds)."""
+    scenario = read_scenario(EXAMPLES / "hangzhou-gongshu", salt=SALT)
+    for run in ("a", "b"):
+        write_schedule(scenario, solve_assignment(scenario), tmp_path / run)
+    for name in ("assignments.csv", "routes.csv"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    a, b = (json.loads((tmp_path / run / "kpis.json").read_text()) for run in ("a", "b"))
+    assert a.pop("solve_seconds") >= 0 and b.pop("solve_seconds") >= 0
+    assert a == b
+
+
+def test_unchanged_scenario_changes_no_visit(tmp_path: Path) -> None:
+    """Re-solving against the published schedule of an unchanged scenario changes no visit."""
+    scenario = read_scenario(EXAMPLES / "hangzhou-gongshu", salt=SALT)
+    write_schedule(scenario, solve_assignment(scenario), tmp_path / "v1")
+    previous, problems = read_schedule(scenario, tmp_path / "v1")
+    assert problems == []
+    again = solve_assignment(scenario, previous=previous)
+    assert again.kpis["objective"]["changed_visits"] == 0
+    assert len(changed_visits(previous, again)) == 0
+
+
+def _close_busiest_point(folder: Path, scenario: Scenario, schedule: Schedule, out: Path) -> str:
+    """Copy the ledger with the busiest point's desks set to 0; return that point's id."""
+    busiest = int(np.bincount(schedule.point[schedule.mode == POINT]).argmax())
+    point_id = scenario.points.ids[busiest]
+    out.mkdir()
+    for path in folder.iterdir():
+        text = path.read_text("utf-8")
+        if path.name == "points.csv":
+            lines = text.splitlines(keepends=True)
+            header = lines[0].rstrip("\n").split(",")
+            desks = header.index("desks")
+            for i, line in enumerate(lines):
+                cells = line.rstrip("\n").split(",")
+                if cells[0] == point_id:
+                    cells[desks] = "0"
+                    lines[i] = ",".join(cells) + "\n"
+            text = "".join(lines)
+        (out / path.name).write_text(text, "utf-8")
+    return point_id
+
+
+def test_closing_a_point_moves_only_its_residents(tmp_path: Path) -> None:
+    """Closing the busiest point moves exactly its residents and keeps everyone else's visit."""
+    folder = EXAMPLES / "hangzhou-gongshu"
+    scenario = read_scenario(folder, salt=SALT)
+    before = solve_assignment(scenario)
+    point_id = _close_busiest_point(folder, scenario, before, tmp_path / "closed")
+    closed = read_scenario(tmp_path / "closed", salt=SALT)
+    after = solve_assignment(closed, previous=before)
+    assert validate(closed, after).ok
+    was_there = np.flatnonzero((before.mode == POINT) & (before.point == scenario.points.ids.index(point_id)))
+    moved = changed_visits(before, after)
+    assert set(moved.tolist()) == set(was_there.tolist())
+    assert after.kpis["objective"]["changed_visits"] == len(was_there) > 0
+
+
+def test_unservable_residents_are_listed_with_reasons(tmp_path: Path) -> None:
+    """Too little capacity and a building out of reach give no_capacity and no_point_in_reach, whole households."""
+    points = (
+        "point_id,name,community_id,compound_id,lat,lon,desks,hours,accessible\n"
+        "P1,tiny desk,,,34.26,108.94,1,07:00-07:30,true\n"
+    )
+    # slot_minutes 30 and one desk at 2 per hour: one slot holds one person.
+    changes = {
+        "points.csv": points,
+        "zones.csv": "level,scope,target_id\n",
+        "scenario.toml": TINY["scenario.toml"].replace(
+            "slot_minutes = 20", "slot_minutes = 30\ndesk_rate_per_hour = 2"
+        ),
+    }
+    scenario = read_scenario(write_ledger(tmp_path, changes), salt=SALT)
+    schedule = solve_assignment(scenario)
+    assert validate(scenario, schedule).ok, validate(scenario, schedule).text()
+    reasons = {scenario.residents.ids[u.resident]: u.reason for u in schedule.unserved}
+    # R1 (B1, beside P1) fits alone; household H2 (R2, R3) has no room; R4 lives 2.8 km away.
+    assert schedule.mode[0] == POINT
+    assert reasons == {"R2": "no_capacity", "R3": "no_capacity", "R4": "no_point_in_reach"}
+    assert all(u.detail for u in schedule.unserved)
+
+
+def test_special_groups_prefer_accessible_points(street: Path) -> None:
+    """Special groups are at accessible points more often than everyone else."""
+    scenario = read_scenario(street, salt=SALT)
+    schedule = solve_assignment(scenario)
+    at_point = schedule.mode == POINT
+    special = ((scenario.residents.flags & SPECIAL_GROUPS_MASK) != 0) & at_point
+    accessible = scenario.points.accessible[schedule.point]
+    assert accessible[special].mean() > accessible[at_point & ~special].mean()
+    assert schedule.kpis["special_at_accessible_share"] == pytest.approx(accessible[special].mean(), abs=1e-4)
+
+
+def test_beats_the_greedy_coordinator(street: Path) -> None:
+    """Against nearest-point earliest-slot greedy: as many at points, a fraction of the crowding, near-bound walking."""
+    scenario = read_scenario(street, salt=SALT)
+    optimised = solve_assignment(scenario)
+    greedy = greedy_assignment(scenario)
+    assert (optimised.mode == POINT).sum() >= (greedy.mode == POINT).sum()
+    capacity = np.floor(scenario.points.desks * scenario.settings.slot_capacity_per_desk)[:, None]
+    utilisation = point_slot_loads(scenario, greedy) / np.maximum(capacity, 1)
+    at_point = greedy.mode == POINT
+    greedy_crowded = (utilisation[greedy.point[at_point], greedy.start[at_point] // 1800] > CROWDED).mean()
+    assert optimised.kpis["share_in_crowded_slots"] < greedy_crowded / 2
+    greedy_walk = float(walk_distances(scenario, greedy).sum())
+    assert optimised.kpis["walk_m_lower_bound"] <= optimised.kpis["walk_m_total"] <= greedy_walk * 1.01
+    assert optimised.kpis["walk_gap"] < 0.01
