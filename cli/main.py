@@ -126,7 +126,8 @@ def import_(scenario: ScenarioArg, accept_suggested_hours: AcceptOption = False)
         engine, read, ledger_digest(scenario, salt=_salt(), accept_suggestions=accept_suggested_hours)
     )
     verb = "imported" if created else "already imported, nothing changed"
-    console.print(_table(f"scenario {scenario_id}: {read.settings.name} ({verb})", read.summary()))
+    console.print(f"scenario {scenario_id}: {read.settings.name} ({verb})")
+    console.print(_table(read.settings.name, read.summary()))
 
 
 @app.command()

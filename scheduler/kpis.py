@@ -84,3 +84,27 @@ def schedule_kpis(
         "solve_seconds": round(solve_seconds, 3),
         "objective": objective,
     }
+
+
+def community_figures(scenario: Scenario, schedule: Schedule) -> list[dict[str, Any]]:
+    """Per community: residents, at points, at the door, unserved, and mean walk of those at points."""
+    community = scenario.buildings.community[scenario.residents.building]
+    n = len(scenario.communities)
+    at_point = schedule.mode == POINT
+    walk = np.zeros(len(community))
+    walk[at_point] = walk_distances(scenario, schedule)
+    residents = np.bincount(community, minlength=n)
+    points = np.bincount(community, weights=at_point, minlength=n)
+    door = np.bincount(community, weights=schedule.mode == DOORSTEP, minlength=n)
+    walked = np.bincount(community, weights=walk, minlength=n)
+    return [
+        {
+            "community": scenario.communities[c],
+            "residents": int(residents[c]),
+            "at_points": int(points[c]),
+            "at_door": int(door[c]),
+            "unserved": int(residents[c] - points[c] - door[c]),
+            "walk_m_mean": round(float(walked[c] / points[c]), 1) if points[c] else 0.0,
+        }
+        for c in range(n)
+    ]

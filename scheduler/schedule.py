@@ -94,6 +94,21 @@ class Schedule:
     kpis: dict[str, Any] = field(default_factory=dict)
     has_roster: bool = False  # False: an assignment-only schedule, capacity assumes every desk staffed
 
+    def place_households(
+        self, household_of: np.ndarray, point: np.ndarray, slot: np.ndarray, slot_seconds: int
+    ) -> np.ndarray:
+        """Put every member of each household that has a point (not NO_REF) at its point and slot.
+
+        `household_of` maps residents to households; returns the mask of residents placed.
+        """
+        resident_point = point[household_of]
+        placed = resident_point != NO_REF
+        self.mode[placed] = POINT
+        self.point[placed] = resident_point[placed]
+        self.start[placed] = slot[household_of[placed]].astype(np.int64) * slot_seconds
+        self.end[placed] = self.start[placed] + slot_seconds
+        return placed
+
     @classmethod
     def blank(cls, n_residents: int) -> Schedule:
         """A schedule in which nobody is served yet."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scheduler.assign.demand import CONTROLLED
+from scheduler.assign.demand import AT_POINT, CONTROLLED, Demand, build_demand, usable_points
 from scheduler.domain import NO_REF, Scenario
 from scheduler.geo import EARTH_RADIUS_M, haversine_m
 
@@ -100,3 +100,22 @@ def eligible_pairs(
     b_all, p_all, d_all = b_all[order], p_all[order], d_all[order]
     offsets = np.searchsorted(b_all, np.arange(len(buildings) + 1)).astype(np.int64)
     return Eligible(building=b_all, point=p_all, distance_m=d_all, offsets=offsets)
+
+
+@dataclass
+class Reach:
+    """Who goes out, and to which points they may go."""
+
+    level: np.ndarray  # int8 zone level per building
+    usable: np.ndarray  # bool per point: desks and an open slot in the round
+    demand: Demand
+    eligible: Eligible
+
+
+def reach(scenario: Scenario) -> Reach:
+    level = scenario.building_level()
+    usable = usable_points(scenario)
+    demand = build_demand(scenario, level, usable)
+    needs_point = np.zeros(len(scenario.buildings), dtype=bool)
+    needs_point[demand.building[demand.doorstep == AT_POINT]] = True
+    return Reach(level, usable, demand, eligible_pairs(scenario, level, usable, needs_point))

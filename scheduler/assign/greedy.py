@@ -9,21 +9,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from scheduler.assign.demand import AT_POINT, build_demand, usable_points
-from scheduler.assign.eligibility import eligible_pairs
+from scheduler.assign.demand import AT_POINT
+from scheduler.assign.eligibility import reach
 from scheduler.domain import NO_REF, Scenario
-from scheduler.schedule import POINT, Schedule
+from scheduler.schedule import Schedule
 
 
 def greedy_assignment(scenario: Scenario) -> Schedule:
     """Point visits by the greedy rule; door visits and unserved households are left unassigned."""
     settings = scenario.settings
-    level = scenario.building_level()
-    usable = usable_points(scenario)
-    demand = build_demand(scenario, level, usable)
-    needs_point = np.zeros(len(scenario.buildings), dtype=bool)
-    needs_point[demand.building[demand.doorstep == AT_POINT]] = True
-    eligible = eligible_pairs(scenario, level, usable, needs_point)
+    reached = reach(scenario)
+    demand, eligible = reached.demand, reached.eligible
     capacity = np.floor(scenario.points.desks * settings.slot_capacity_per_desk).astype(np.int64)
     open_slots = [np.flatnonzero(hours.slot_mask(settings)).tolist() for hours in scenario.points.hours]
     room = [[int(capacity[p])] * len(slots) for p, slots in enumerate(open_slots)]
@@ -39,11 +35,5 @@ def greedy_assignment(scenario: Scenario) -> Schedule:
                 point_of[h], slot_of[h] = p, open_slots[p][k]
                 break
     schedule = Schedule.blank(len(scenario.residents))
-    household = scenario.residents.household
-    at_point = point_of[household] != NO_REF
-    seconds = settings.slot_minutes * 60
-    schedule.mode[at_point] = POINT
-    schedule.point[at_point] = point_of[household[at_point]]
-    schedule.start[at_point] = slot_of[household[at_point]].astype(np.int64) * seconds
-    schedule.end[at_point] = schedule.start[at_point] + seconds
+    schedule.place_households(scenario.residents.household, point_of, slot_of, settings.slot_minutes * 60)
     return schedule

@@ -16,13 +16,13 @@ import numpy as np
 
 from scheduler.assign import coverage, load, special_groups, stability, walking
 from scheduler.assign.bounds import walk_lower_bound
-from scheduler.assign.demand import AT_POINT, DOORSTEP_REASONS, build_demand, usable_points
-from scheduler.assign.eligibility import eligible_pairs
+from scheduler.assign.demand import AT_POINT, DOORSTEP_REASONS
+from scheduler.assign.eligibility import reach
 from scheduler.assign.model import ArcSet, FlowModel, solve_flow
 from scheduler.assign.packing import deal_to_points, pack_slots
 from scheduler.assign.problem import Problem, compile_problem
 from scheduler.domain import NO_REF, Scenario
-from scheduler.kpis import schedule_kpis
+from scheduler.kpis import community_figures, schedule_kpis
 from scheduler.schedule import DOORSTEP, POINT, Routes, Schedule, Unserved, changed_visits
 
 log = logging.getLogger(__name__)
@@ -89,25 +89,20 @@ def solve_assignment(
     began = time.perf_counter()
     step = progress or (lambda message: None)
     settings = scenario.settings
-    level = scenario.building_level()
-    usable = usable_points(scenario)
-    demand = build_demand(scenario, level, usable)
-    needs_point = np.zeros(len(scenario.buildings), dtype=bool)
-    needs_point[demand.building[demand.doorstep == AT_POINT]] = True
     step("eligible points")
-    eligible = eligible_pairs(scenario, level, usable, needs_point)
+    reached = reach(scenario)
     slot_open = (
         np.stack([hours.slot_mask(settings) for hours in scenario.points.hours])
         if len(scenario.points)
         else np.zeros((0, settings.n_slots), dtype=bool)
     )
-    slot_open &= usable[:, None]
+    slot_open &= reached.usable[:, None]
     n_households = len(scenario.households)
     if previous is not None:
         kept = Previous.from_schedule(scenario, previous)
     else:
         kept = Previous(np.full(n_households, NO_REF, dtype=np.int32), np.full(n_households, NO_REF, dtype=np.int32))
-    problem = compile_problem(scenario, demand, eligible, slot_open, kept.point, kept.slot)
+    problem = compile_problem(scenario, reached.demand, reached.eligible, slot_open, kept.point, kept.slot)
     step(f"flow over {problem.n_classes} classes and {len(problem.eligible.point)} building-point pairs")
     model = build_model(problem)
     result = solve_flow(model)
@@ -117,14 +112,9 @@ def solve_assignment(
     packing = pack_slots(problem, chosen)
 
     schedule = Schedule.blank(len(scenario.residents))
-    household = scenario.residents.household
-    slot_seconds = settings.slot_minutes * 60
-    resident_point = packing.point[household]
-    at_point = resident_point != NO_REF
-    schedule.mode[at_point] = POINT
-    schedule.point[at_point] = resident_point[at_point]
-    schedule.start[at_point] = packing.slot[household[at_point]].astype(np.int64) * slot_seconds
-    schedule.end[at_point] = schedule.start[at_point] + slot_seconds
+    at_point = schedule.place_households(
+        scenario.residents.household, packing.point, packing.slot, settings.slot_minutes * 60
+    )
     unserved_households = _list_door_visits(scenario, problem, schedule)
     schedule.unserved = _unserved(scenario, problem, packing.unplaced, unserved_households)
 
@@ -146,6 +136,17 @@ def solve_assignment(
         solve_seconds=time.perf_counter() - began,
         objective=objective,
     )
+    if log.isEnabledFor(logging.INFO):
+        for row in community_figures(scenario, schedule):
+            log.info(
+                "community %s: %d residents, %d at points (mean walk %.0f m), %d at the door, %d unserved",
+                row["community"],
+                row["residents"],
+                row["at_points"],
+                row["walk_m_mean"],
+                row["at_door"],
+                row["unserved"],
+            )
     log.info(
         "assignment: %d residents, %d covered, %d unserved, walk %.0f m (bound %.0f m), %.2f s",
         len(scenario.residents),
