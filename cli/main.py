@@ -152,9 +152,12 @@ def solve(
     previous: Annotated[
         Path | None, typer.Option(help="A published schedule folder to stay close to (fewest changed visits).")
     ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the CP-SAT stages: same ledger and seed, same schedule.")] = 0,
+    time_limit: Annotated[float, typer.Option(help="Seconds each CP-SAT stage may take.")] = 10.0,
     accept_suggested_hours: AcceptOption = False,
 ) -> None:
     """Assign every resident a point and slot (or a door visit) and write the schedule files."""
+    from scheduler.assign.repack import SolverLimits
     from scheduler.assign.solve import solve_assignment
     from scheduler.schedule import read_schedule, write_schedule
 
@@ -165,7 +168,12 @@ def solve(
         for problem in problems:
             err_console.print(f"[yellow]previous schedule:[/yellow] {problem}", highlight=False)
     with console.status("solving") as status:
-        schedule = solve_assignment(read, previous=before, progress=lambda step: status.update(f"solving: {step}"))
+        schedule = solve_assignment(
+            read,
+            previous=before,
+            limits=SolverLimits(seed=seed, time_limit_s=time_limit),
+            progress=lambda step: status.update(f"solving: {step}"),
+        )
     write_schedule(read, schedule, out)
     _print_kpis(schedule.kpis)
     console.print(f"schedule written to {out}")

@@ -171,3 +171,23 @@ def test_beats_the_greedy_coordinator(street: Path) -> None:
     greedy_walk = float(walk_distances(scenario, greedy).sum())
     assert optimised.kpis["walk_m_lower_bound"] <= optimised.kpis["walk_m_total"] <= greedy_walk * 1.01
     assert optimised.kpis["walk_gap"] < 0.01
+
+
+def test_scattered_places_are_repacked_exactly(tmp_path: Path) -> None:
+    """When free places are scattered over slots, CP-SAT re-packs the point so every household fits."""
+    sizes = [2, 2, 4, 2, 2, 3, 3]  # 18 people; three slots of 6 take them only as {4,2} {2,2,2} {3,3}
+    rows = [f"R{h}-{m},H{h},B1,1990,,," for h, size in enumerate(sizes, start=1) for m in range(size)]
+    changes = {
+        "scenario.toml": 'name = "packing"\nstart = 2022-03-14T07:00:00\ndesk_rate_per_hour = 12\n',
+        "buildings.csv": "building_id,community_id,compound_id,lat,lon,floors\nB1,C1,K1,34.26,108.94,6\n",
+        "residents.csv": TINY["residents.csv"].splitlines()[0] + "\n" + "\n".join(rows) + "\n",
+        "points.csv": "point_id,name,community_id,compound_id,lat,lon,desks,hours,accessible\n"
+        "P1,,C1,,34.261,108.94,1,07:00-08:30,true\n",
+        "workers.csv": "",
+        "zones.csv": "",
+    }
+    scenario = read_scenario(write_ledger(tmp_path, changes), salt=SALT)
+    schedule = solve_assignment(scenario)
+    assert schedule.unserved == []
+    assert validate(scenario, schedule).ok, validate(scenario, schedule).text()
+    assert sorted(np.bincount(schedule.start // 1800).tolist()) == [6, 6, 6]

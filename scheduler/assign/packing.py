@@ -6,7 +6,8 @@ first, to the point with the most flow left), then each point's households are l
 into its open slots: households kept from a previous schedule first, then regular
 households building by building filling the slots evenly in time order, then special
 groups into the least crowded slots. A household that finds no room is offered the
-other points it may use, nearest first; only then is it reported as without capacity.
+other points it may use, nearest first, then a point whose free places suffice is
+re-packed exactly (CP-SAT); only then is it reported as without capacity.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from scheduler.assign.problem import Problem
+from scheduler.assign.repack import SolverLimits, repack
 from scheduler.domain import NO_REF
 
 
@@ -65,7 +67,7 @@ def deal_to_points(problem: Problem, cls: np.ndarray, point: np.ndarray, flow: n
     return chosen
 
 
-def pack_slots(problem: Problem, chosen: np.ndarray) -> Packing:
+def pack_slots(problem: Problem, chosen: np.ndarray, limits: SolverLimits) -> Packing:
     """Lay each point's households into its open slots, then re-home whoever did not fit."""
     demand = problem.demand
     size, special = demand.size, demand.special
@@ -118,15 +120,44 @@ def pack_slots(problem: Problem, chosen: np.ndarray) -> Packing:
     eligible = problem.eligible
     for h in sorted(overflow + np.flatnonzero((chosen == NO_REF) & (problem.household_class != NO_REF)).tolist()):
         s = int(size[h])
-        for p in eligible.point[eligible.of(int(demand.building[h]))].tolist():
+        candidates = eligible.point[eligible.of(int(demand.building[h]))].tolist()
+        for p in candidates:
             t = _least_loaded(load[p], open_slots_of[p], s, int(problem.slot_capacity[p]))
             if t != NO_REF:
                 load[p, t] += s
                 slot[h], point_of[h] = t, p
                 break
         else:
-            unplaced.append(h)
+            if not any(_repack_into(problem, p, h, open_slots_of[p], load, slot, point_of, limits) for p in candidates):
+                unplaced.append(h)
     return Packing(point=point_of, slot=slot, load=load, unplaced=unplaced)
+
+
+def _repack_into(
+    problem: Problem,
+    p: int,
+    h: int,
+    open_slots: np.ndarray,
+    load: np.ndarray,
+    slot: np.ndarray,
+    point_of: np.ndarray,
+    limits: SolverLimits,
+) -> bool:
+    """Fit household h at point p by re-packing p's households exactly (CP-SAT); True if it fits."""
+    size = problem.demand.size
+    cap = int(problem.slot_capacity[p])
+    if int((cap - load[p, open_slots]).sum()) < int(size[h]):
+        return False  # not enough places at all: no packing can help
+    members = np.append(np.flatnonzero(point_of == p), h)
+    current = slot[members].copy()
+    current[-1] = NO_REF
+    packed = repack(size[members], current, cap, open_slots, limits)
+    if packed is None:
+        return False
+    slot[members] = packed
+    point_of[h] = p
+    load[p] = np.bincount(packed, weights=size[members], minlength=load.shape[1]).astype(np.int64)
+    return True
 
 
 def _least_loaded(load: np.ndarray, open_slots: np.ndarray, size: int, cap: int) -> int:

@@ -21,6 +21,7 @@ from scheduler.assign.eligibility import reach
 from scheduler.assign.model import ArcSet, FlowModel, solve_flow
 from scheduler.assign.packing import deal_to_points, pack_slots
 from scheduler.assign.problem import Problem, compile_problem
+from scheduler.assign.repack import DEFAULT_LIMITS, SolverLimits
 from scheduler.domain import NO_REF, Scenario
 from scheduler.kpis import community_figures, schedule_kpis
 from scheduler.schedule import DOORSTEP, POINT, Routes, Schedule, Unserved, changed_visits
@@ -76,6 +77,7 @@ def solve_assignment(
     scenario: Scenario,
     *,
     previous: Schedule | None = None,
+    limits: SolverLimits = DEFAULT_LIMITS,
     progress: Progress | None = None,
 ) -> Schedule:
     """Assign every resident a point and slot, or a door visit, or a reason they cannot be served.
@@ -83,8 +85,9 @@ def solve_assignment(
     With `previous` (a published schedule of the same scenario's residents), households
     keep their point and slot wherever the new rules and capacity allow.
 
-    The min-cost flow is exact and deterministic, so the same scenario always yields
-    the same schedule; there is no seed or time limit to set on this stage.
+    The min-cost flow is exact and deterministic; the CP-SAT re-packing that households'
+    integrality sometimes needs runs with `limits` (seed, time limit, one worker), so
+    the same scenario and seed always yield the same schedule.
     """
     began = time.perf_counter()
     step = progress or (lambda message: None)
@@ -109,7 +112,7 @@ def solve_assignment(
     visits = model.arc_sets[0]
     step("households to slots")
     chosen = deal_to_points(problem, visits.tail, visits.head - problem.n_classes, result.flows["visit"])
-    packing = pack_slots(problem, chosen)
+    packing = pack_slots(problem, chosen, limits)
 
     schedule = Schedule.blank(len(scenario.residents))
     at_point = schedule.place_households(

@@ -1,0 +1,59 @@
+"""CP-SAT, where households' integrality bites: re-pack one point's slots to fit a household.
+
+The packing fills slots household by household; when a household finds every slot of
+every point it may use too full for it although a point has enough free places in all,
+the places are scattered over slots. This re-packs that point's households (and the
+newcomer) into its open slots exactly, moving as few of them as possible.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from ortools.sat.python import cp_model
+
+
+@dataclass(frozen=True)
+class SolverLimits:
+    """Every CP-SAT call runs with these: same input and seed, same answer."""
+
+    seed: int = 0
+    time_limit_s: float = 10.0
+    workers: int = 1  # one worker keeps the search deterministic
+
+
+DEFAULT_LIMITS = SolverLimits()
+
+
+def repack(
+    sizes: np.ndarray, current: np.ndarray, capacity: int, slots: np.ndarray, limits: SolverLimits
+) -> np.ndarray | None:
+    """Slots for households of `sizes`, at most `capacity` persons a slot, among `slots`.
+
+    `current` is each household's slot now (NO_REF for the newcomer). Returns the new
+    slot per household, moving the fewest, or None when no packing exists or none was
+    found within the time limit.
+    """
+    model = cp_model.CpModel()
+    n, m = len(sizes), len(slots)
+    x = [[model.new_bool_var(f"h{h}_s{t}") for t in range(m)] for h in range(n)]
+    for h in range(n):
+        model.add_exactly_one(x[h])
+    for t in range(m):
+        model.add(sum(int(sizes[h]) * x[h][t] for h in range(n)) <= capacity)
+    stays = []
+    for h, slot in enumerate(current.tolist()):
+        if slot in slots:
+            k = int(np.flatnonzero(slots == slot)[0])
+            stays.append(x[h][k])
+            model.add_hint(x[h][k], True)
+    model.maximize(sum(stays))
+    solver = cp_model.CpSolver()
+    solver.parameters.random_seed = limits.seed
+    solver.parameters.max_time_in_seconds = limits.time_limit_s
+    solver.parameters.num_workers = limits.workers
+    status = solver.solve(model)
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return None
+    return np.array([slots[next(t for t in range(m) if solver.value(x[h][t]))] for h in range(n)], dtype=np.int32)
