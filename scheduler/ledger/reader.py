@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -95,6 +95,7 @@ class _Columns:
     """The position of each contract column in one table's header."""
 
     def __init__(self, spec: TableSpec, header: list[str], log: ProblemLog, warnings: list[str]) -> None:
+        self.spec = spec
         self.index: dict[str, int] = {}
         for position, raw in enumerate(header):
             name = canonical_header(raw)
@@ -112,11 +113,16 @@ class _Columns:
                 log.add(1, name, None, f"required column {name!r} is missing from the header")
                 self.ok = False
 
-    def getter(self, name: str) -> Callable[[list[str]], str]:
-        position = self.index.get(name)
-        if position is None:
-            return lambda cells: ""
-        return lambda cells: cells[position].strip() if position < len(cells) else ""
+    def values(self, rows: Iterator[tuple[int, list[str]]]) -> Iterator[tuple[int, list[str]]]:
+        """Each row's stripped values in the order of the spec's columns; absent ones are ""."""
+        # A missing column points at the "" appended to every row; a short row is padded.
+        positions = [self.index.get(name, -1) for name in self.spec.columns]
+        width = max(positions) + 1
+        for line, cells in rows:
+            if len(cells) < width:
+                cells.extend([""] * (width - len(cells)))
+            cells.append("")
+            yield line, [cells[i].strip() for i in positions]
 
 
 class _LedgerReader:
@@ -133,7 +139,8 @@ class _LedgerReader:
 
     # -- plumbing -------------------------------------------------------------------------
 
-    def _rows(self, spec: TableSpec) -> tuple[ProblemLog, _Columns, Iterator[tuple[int, list[str]]]] | None:
+    def _rows(self, spec: TableSpec) -> tuple[ProblemLog, Iterator[tuple[int, list[str]]]] | None:
+        """The table's problem log and its rows as (line, values in the order of spec.columns)."""
         table = self.source.table(spec)
         if table is None:
             if spec.must_exist:
@@ -144,7 +151,7 @@ class _LedgerReader:
         if not columns.ok:
             self.problems.extend(log.all())
             return None
-        return log, columns, table.rows
+        return log, columns.values(table.rows)
 
     def _unique(self, seen: dict[str, int], value: str, log: ProblemLog, line: int, column: str) -> bool:
         if not value:
@@ -217,20 +224,16 @@ class _LedgerReader:
         opened = self._rows(BUILDINGS)
         if opened is None:
             return None
-        log, cols, rows = opened
-        get_id, get_community, get_compound = (cols.getter(c) for c in ("building_id", "community_id", "compound_id"))
-        get_lat, get_lon, get_floors = cols.getter("lat"), cols.getter("lon"), cols.getter("floors")
+        log, rows = opened
         ids: list[str] = []
         community: list[int] = []
         compound: list[int] = []
         lat: list[float] = []
         lon: list[float] = []
         floors: list[int] = []
-        for line, cells in rows:
-            building_id = get_id(cells)
+        for line, (building_id, community_id, compound_id, lat_text, lon_text, floors_text) in rows:
             if not self._unique(self.building_index, building_id, log, line, "building_id"):
                 continue
-            community_id, compound_id = get_community(cells), get_compound(cells)
             if not community_id:
                 log.add(line, "community_id", community_id, "is empty")
             if not compound_id:
@@ -248,9 +251,9 @@ class _LedgerReader:
             ids.append(building_id)
             community.append(c)
             compound.append(k)
-            lat.append(_coordinate(get_lat(cells), 90.0, log, line, "lat"))
-            lon.append(_coordinate(get_lon(cells), 180.0, log, line, "lon"))
-            floors.append(_integer(get_floors(cells), 0, 0, 200, log, line, "floors"))
+            lat.append(_coordinate(lat_text, 90.0, log, line, "lat"))
+            lon.append(_coordinate(lon_text, 180.0, log, line, "lon"))
+            floors.append(_integer(floors_text, 0, 0, 200, log, line, "floors"))
         self.problems.extend(log.all())
         return Buildings(
             ids=ids,
@@ -265,12 +268,9 @@ class _LedgerReader:
         opened = self._rows(RESIDENTS)
         if opened is None:
             return None, [], np.zeros(0, dtype=np.int32)
-        log, cols, rows = opened
+        log, rows = opened
         this_year = settings.start.year if settings else date.today().year
         salt = self.salt
-        get_id, get_household, get_building = (cols.getter(c) for c in ("resident_id", "household_id", "building_id"))
-        get_birth, get_flags = cols.getter("birth_year"), cols.getter("flags")
-        get_id_number, get_phone = cols.getter("id_number"), cols.getter("phone")
         buildings = self.building_index
         seen: dict[str, int] = {}
         households: dict[str, int] = {}
@@ -283,16 +283,13 @@ class _LedgerReader:
         id_hash: list[str | None] = []
         phone_hash: list[str | None] = []
         tail_hash: list[str | None] = []
-        for line, cells in rows:
-            resident_id = get_id(cells)
+        for line, (resident_id, household_id, building_id, birth, flag_text, id_number, phone) in rows:
             if not self._unique(seen, resident_id, log, line, "resident_id"):
                 continue
             seen[resident_id] = len(ids)
-            building_id = get_building(cells)
             b = buildings.get(building_id, NO_REF)
             if b == NO_REF:
                 log.add(line, "building_id", building_id, "unknown building (not in buildings.csv)")
-            household_id = get_household(cells)
             if not household_id:
                 log.add(line, "household_id", household_id, "is empty")
             h = households.get(household_id)
@@ -305,11 +302,8 @@ class _LedgerReader:
             ids.append(resident_id)
             household.append(h)
             building.append(b)
-            birth = get_birth(cells)
             birth_year.append(_integer(birth, 0, 1880, this_year, log, line, "birth_year") if birth else 0)
-            flag_text = get_flags(cells)
             flags.append(_bitmask(flag_text, FLAGS, log, line, "flags") if flag_text else 0)
-            id_number, phone = get_id_number(cells), get_phone(cells)
             if id_number and not ID_NUMBER.fullmatch(id_number):
                 log.add(line, "id_number", "(not shown)", ID_NUMBER_HELP)
             if phone and not PHONE.fullmatch(phone):
@@ -342,8 +336,7 @@ class _LedgerReader:
         opened = self._rows(POINTS)
         if opened is None:
             return None
-        log, cols, rows = opened
-        get = {c: cols.getter(c) for c in POINTS.columns}
+        log, rows = opened
         seen: dict[str, int] = {}
         ids: list[str] = []
         names: list[str] = []
@@ -354,13 +347,11 @@ class _LedgerReader:
         desks: list[int] = []
         hours: list[OpeningHours] = []
         accessible: list[bool] = []
-        for line, cells in rows:
-            point_id = get["point_id"](cells)
+        for line, (point_id, lat_text, lon_text, desks_text, text, name, community_id, compound_id, access) in rows:
             if not self._unique(seen, point_id, log, line, "point_id"):
                 continue
             seen[point_id] = len(ids)
-            c = self._community_ref(get["community_id"](cells), log, line)
-            compound_id = get["compound_id"](cells)
+            c = self._community_ref(community_id, log, line)
             k = NO_REF
             if compound_id:
                 k = self.compounds.get(compound_id, NO_REF)
@@ -372,15 +363,14 @@ class _LedgerReader:
                 elif self.compound_community[k] != c:
                     log.add(line, "compound_id", compound_id, "compound does not lie in the point's community_id")
             ids.append(point_id)
-            names.append(get["name"](cells))
+            names.append(name)
             community.append(c)
             compound.append(k)
-            lat.append(_coordinate(get["lat"](cells), 90.0, log, line, "lat"))
-            lon.append(_coordinate(get["lon"](cells), 180.0, log, line, "lon"))
-            desks.append(_integer(get["desks"](cells), 0, 0, 1000, log, line, "desks"))
-            text = get["hours"](cells)
+            lat.append(_coordinate(lat_text, 90.0, log, line, "lat"))
+            lon.append(_coordinate(lon_text, 180.0, log, line, "lon"))
+            desks.append(_integer(desks_text, 0, 0, 1000, log, line, "desks"))
             hours.append(self._hours(text, log, line, "hours") or OpeningHours(text, ()))
-            accessible.append(_boolean(get["accessible"](cells), log, line, "accessible"))
+            accessible.append(_boolean(access, log, line, "accessible"))
         self.problems.extend(log.all())
         return Points(
             ids=ids,
@@ -403,23 +393,19 @@ class _LedgerReader:
         community: list[int] = []
         available: list[OpeningHours] = []
         if opened is not None:
-            log, cols, rows = opened
-            get = {c: cols.getter(c) for c in WORKERS.columns}
+            log, rows = opened
             seen: dict[str, int] = {}
-            for line, cells in rows:
-                worker_id = get["worker_id"](cells)
+            for line, (worker_id, kind_text, skill_text, text, name, community_id) in rows:
                 if not self._unique(seen, worker_id, log, line, "worker_id"):
                     continue
                 seen[worker_id] = len(ids)
                 ids.append(worker_id)
-                names.append(get["name"](cells))
-                kind.append(_choice(get["kind"](cells), KINDS, log, line, "kind"))
-                skill_text = get["skills"](cells)
+                names.append(name)
+                kind.append(_choice(kind_text, KINDS, log, line, "kind"))
                 if not skill_text:
                     log.add(line, "skills", skill_text, "is empty: a worker needs at least one skill")
                 skills.append(_bitmask(skill_text, SKILLS, log, line, "skills"))
-                community.append(self._community_ref(get["community_id"](cells), log, line))
-                text = get["available"](cells)
+                community.append(self._community_ref(community_id, log, line))
                 available.append(self._hours(text, log, line, "available") or OpeningHours(text, ()))
             self.problems.extend(log.all())
         return Workers(
@@ -437,14 +423,11 @@ class _LedgerReader:
         scope: list[int] = []
         target: list[int] = []
         if opened is not None:
-            log, cols, rows = opened
-            get_level, get_scope, get_target = (cols.getter(c) for c in ("level", "scope", "target_id"))
+            log, rows = opened
             targets = {"community": self.communities, "compound": self.compounds, "building": self.building_index}
-            for line, cells in rows:
-                lvl = _choice(get_level(cells), LEVELS[1:], log, line, "level") + 1
-                scope_text = get_scope(cells)
+            for line, (level_text, scope_text, target_id) in rows:
+                lvl = _choice(level_text, LEVELS[1:], log, line, "level") + 1
                 s = _choice(scope_text, SCOPES, log, line, "scope")
-                target_id = get_target(cells)
                 t = targets[scope_text].get(target_id, NO_REF) if scope_text in targets else NO_REF
                 if scope_text in targets and t == NO_REF:
                     log.add(line, "target_id", target_id, f"unknown {scope_text}")
