@@ -65,6 +65,7 @@ def main() -> None:
         rows = [
             ("residents", f"{k['residents']:,}"),
             ("covered", f"{k['covered']:,}"),
+            ("at points", f"{k['covered'] - k['doorstep_residents']:,}"),
             ("unserved", f"{len(schedule.unserved):,}"),
             ("walk total km", f"{k['walk_m_total'] / 1000:,.1f}"),
             ("walk lower bound km", f"{k['walk_m_lower_bound'] / 1000:,.1f}"),
@@ -88,8 +89,9 @@ def main() -> None:
             points_covered = int((greedy.mode != 0).sum())
             greedy_rows = [
                 "",
-                f"{points_covered:,} at points",
                 "",
+                f"{points_covered:,}",
+                f"{len(scenario.residents) - points_covered - k['doorstep_residents']:,} (no room)",
                 f"{walk.sum() / 1000:,.1f}",
                 "",
                 f"{(walk.sum() - k['walk_m_lower_bound']) / k['walk_m_lower_bound']:.4%}",
