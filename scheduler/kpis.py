@@ -36,16 +36,16 @@ def schedule_kpis(
     scenario: Scenario,
     schedule: Schedule,
     *,
-    slot_capacity: np.ndarray,
+    capacity: np.ndarray,
     walk_m_lower_bound: float,
     solve_seconds: float,
     objective: dict[str, int],
 ) -> dict[str, Any]:
-    """KPIs of an assignment; `slot_capacity` is persons per slot of each point."""
+    """KPIs of a schedule; `capacity` is persons per (point, slot) the schedule was planned for."""
     loads = point_slot_loads(scenario, schedule)
     used = loads > 0
     utilisation = np.zeros_like(loads, dtype=np.float64)
-    np.divide(loads, slot_capacity[:, None], out=utilisation, where=used & (slot_capacity[:, None] > 0))
+    np.divide(loads, capacity, out=utilisation, where=used & (capacity > 0))
     settings = scenario.settings
     per_desk = settings.slot_capacity_per_desk
     # Desks a slot needs: the fewest d with floor(d × per-desk capacity) ≥ load.

@@ -11,6 +11,7 @@ import numpy as np
 
 from scheduler.assign.demand import AT_POINT
 from scheduler.assign.eligibility import reach
+from scheduler.assign.problem import full_capacity
 from scheduler.domain import NO_REF, Scenario
 from scheduler.schedule import Schedule
 
@@ -20,9 +21,9 @@ def greedy_assignment(scenario: Scenario) -> Schedule:
     settings = scenario.settings
     reached = reach(scenario)
     demand, eligible = reached.demand, reached.eligible
-    capacity = np.floor(scenario.points.desks * settings.slot_capacity_per_desk).astype(np.int64)
-    open_slots = [np.flatnonzero(hours.slot_mask(settings)).tolist() for hours in scenario.points.hours]
-    room = [[int(capacity[p])] * len(slots) for p, slots in enumerate(open_slots)]
+    capacity = full_capacity(scenario, reached.usable)
+    open_slots = [np.flatnonzero(row).tolist() for row in capacity]
+    room = [row[row > 0].tolist() for row in capacity]
     point_of = np.full(len(demand.size), NO_REF, dtype=np.int32)
     slot_of = np.full(len(demand.size), NO_REF, dtype=np.int32)
     for h in np.flatnonzero(demand.doorstep == AT_POINT).tolist():

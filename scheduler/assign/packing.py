@@ -71,13 +71,14 @@ def pack_slots(problem: Problem, chosen: np.ndarray, limits: SolverLimits) -> Pa
     """Lay each point's households into its open slots, then re-home whoever did not fit."""
     demand = problem.demand
     size, special = demand.size, demand.special
-    n_points, n_slots = problem.slot_open.shape
+    capacity = problem.capacity
+    n_points, n_slots = capacity.shape
     load = np.zeros((n_points, n_slots), dtype=np.int64)
     slot = np.full(len(size), NO_REF, dtype=np.int32)
     point_of = np.full(len(size), NO_REF, dtype=np.int32)
     overflow: list[int] = []
 
-    open_slots_of = [np.flatnonzero(row) for row in problem.slot_open]
+    open_slots_of = [np.flatnonzero(row) for row in capacity]
     placed = np.flatnonzero(chosen != NO_REF)
     keeps = (problem.previous_point[placed] == chosen[placed]) & (problem.previous_slot[placed] != NO_REF)
     # Per point: kept households first, then regular by building, then special groups.
@@ -91,25 +92,26 @@ def pack_slots(problem: Problem, chosen: np.ndarray, limits: SolverLimits) -> Pa
         if not len(households):
             continue
         open_slots = open_slots_of[p]
-        cap = int(problem.slot_capacity[p])
+        cap = capacity[p]
         kinds = group[bounds[p] : bounds[p + 1]]
+        # Fill slots in time order up to an even share of the regular households, by capacity.
         regular_persons = int(size[households[kinds < 2]].sum())
-        goal = min(cap, -(-regular_persons // len(open_slots)))
+        goal = np.minimum(cap, -(-regular_persons * cap // max(int(cap.sum()), 1)))
         cursor = 0
         for h, kind in zip(households.tolist(), kinds.tolist(), strict=True):
             s = int(size[h])
             t = NO_REF
             if kind == 0:
                 wanted = int(problem.previous_slot[h])
-                if problem.slot_open[p, wanted] and load[p, wanted] + s <= cap:
+                if wanted != NO_REF and load[p, wanted] + s <= cap[wanted]:
                     t = wanted
             if t == NO_REF and kind < 2:
-                while cursor < len(open_slots) and load[p, open_slots[cursor]] + s > goal:
+                while cursor < len(open_slots) and load[p, open_slots[cursor]] + s > goal[open_slots[cursor]]:
                     cursor += 1
                 if cursor < len(open_slots):
                     t = int(open_slots[cursor])
             if t == NO_REF:
-                t = _least_loaded(load[p], open_slots, s, cap)
+                t = _least_loaded(load[p], cap, open_slots, s)
             if t == NO_REF:
                 overflow.append(h)
                 continue
@@ -122,7 +124,7 @@ def pack_slots(problem: Problem, chosen: np.ndarray, limits: SolverLimits) -> Pa
         s = int(size[h])
         candidates = eligible.point[eligible.of(int(demand.building[h]))].tolist()
         for p in candidates:
-            t = _least_loaded(load[p], open_slots_of[p], s, int(problem.slot_capacity[p]))
+            t = _least_loaded(load[p], capacity[p], open_slots_of[p], s)
             if t != NO_REF:
                 load[p, t] += s
                 slot[h], point_of[h] = t, p
@@ -145,7 +147,7 @@ def _repack_into(
 ) -> bool:
     """Fit household h at point p by re-packing p's households exactly (CP-SAT); True if it fits."""
     size = problem.demand.size
-    cap = int(problem.slot_capacity[p])
+    cap = problem.capacity[p, open_slots]
     if int((cap - load[p, open_slots]).sum()) < int(size[h]):
         return False  # not enough places at all: no packing can help
     members = np.append(np.flatnonzero(point_of == p), h)
@@ -160,10 +162,13 @@ def _repack_into(
     return True
 
 
-def _least_loaded(load: np.ndarray, open_slots: np.ndarray, size: int, cap: int) -> int:
-    """The open slot with the least load that still has room for `size`, earliest on ties."""
+def _least_loaded(load: np.ndarray, cap: np.ndarray, open_slots: np.ndarray, size: int) -> int:
+    """The open slot least full (by share of its capacity) that still has room for `size`; earliest on ties."""
     if not len(open_slots):
         return NO_REF
-    loads = load[open_slots]
-    t = int(np.argmin(loads))
-    return int(open_slots[t]) if loads[t] + size <= cap else NO_REF
+    loads, caps = load[open_slots], cap[open_slots]
+    fits = loads + size <= caps
+    if not fits.any():
+        return NO_REF
+    share = np.where(fits, loads / caps, np.inf)
+    return int(open_slots[int(np.argmin(share))])

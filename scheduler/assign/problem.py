@@ -26,8 +26,7 @@ class Problem:
     class_special: np.ndarray  # bool
     class_previous_point: np.ndarray  # int32, NO_REF when the class has no previous point
     class_persons: np.ndarray  # int64
-    slot_open: np.ndarray  # bool (points, slots): the slot lies wholly inside an opening window
-    slot_capacity: np.ndarray  # int64 per point: persons one slot holds with every desk staffed
+    capacity: np.ndarray  # int64 (points, slots): persons a slot holds; 0 where the point is closed
     previous_point: np.ndarray  # int32 per household, NO_REF when none
     previous_slot: np.ndarray  # int32 per household, NO_REF when none
 
@@ -37,7 +36,7 @@ class Problem:
 
     @property
     def n_points(self) -> int:
-        return len(self.slot_capacity)
+        return len(self.capacity)
 
     def point_node(self, point: np.ndarray) -> np.ndarray:
         return self.n_classes + point.astype(np.int64)
@@ -49,7 +48,7 @@ class Problem:
     @property
     def point_capacity(self) -> np.ndarray:
         """Persons a point holds over the whole round."""
-        return self.slot_open.sum(axis=1) * self.slot_capacity
+        return self.capacity.sum(axis=1)
 
     def class_arcs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Every (class, point, distance) a class may use, from its building's eligible pairs."""
@@ -61,15 +60,25 @@ class Problem:
         return cls, self.eligible.point[pair].astype(np.int64), self.eligible.distance_m[pair]
 
 
+def full_capacity(scenario: Scenario, usable: np.ndarray) -> np.ndarray:
+    """Persons per (point, slot) with every desk staffed: floor(desks × rate × slot), rounded once."""
+    settings = scenario.settings
+    per_slot = np.floor(scenario.points.desks * settings.slot_capacity_per_desk).astype(np.int64)
+    open_slots = np.zeros((len(scenario.points), settings.n_slots), dtype=bool)
+    for p, hours in enumerate(scenario.points.hours):
+        if usable[p]:
+            open_slots[p] = hours.slot_mask(settings)
+    return open_slots * per_slot[:, None]
+
+
 def compile_problem(
     scenario: Scenario,
     demand: Demand,
     eligible: Eligible,
-    slot_open: np.ndarray,
+    capacity: np.ndarray,
     previous_point: np.ndarray,
     previous_slot: np.ndarray,
 ) -> Problem:
-    settings = scenario.settings
     at_point = np.flatnonzero(demand.doorstep == AT_POINT)
     n_points = len(scenario.points)
     special = demand.special
@@ -80,7 +89,6 @@ def compile_problem(
     household_class = np.full(len(demand.size), NO_REF, dtype=np.int32)
     household_class[at_point] = inverse
     class_persons = np.bincount(inverse, weights=demand.size[at_point], minlength=len(keys)).astype(np.int64)
-    slot_capacity = np.floor(scenario.points.desks * settings.slot_capacity_per_desk).astype(np.int64)
     return Problem(
         scenario=scenario,
         demand=demand,
@@ -90,8 +98,7 @@ def compile_problem(
         class_special=((keys // (n_points + 1)) % 2).astype(bool),
         class_previous_point=(keys % (n_points + 1) - 1).astype(np.int32),
         class_persons=class_persons,
-        slot_open=slot_open,
-        slot_capacity=slot_capacity,
+        capacity=capacity,
         previous_point=previous_point,
         previous_slot=previous_slot,
     )

@@ -27,9 +27,9 @@ DEFAULT_LIMITS = SolverLimits()
 
 
 def repack(
-    sizes: np.ndarray, current: np.ndarray, capacity: int, slots: np.ndarray, limits: SolverLimits
+    sizes: np.ndarray, current: np.ndarray, capacity: np.ndarray, slots: np.ndarray, limits: SolverLimits
 ) -> np.ndarray | None:
-    """Slots for households of `sizes`, at most `capacity` persons a slot, among `slots`.
+    """Slots for households of `sizes` among `slots`, at most `capacity[k]` persons in `slots[k]`.
 
     `current` is each household's slot now (NO_REF for the newcomer). Returns the new
     slot per household, moving the fewest, or None when no packing exists or none was
@@ -41,7 +41,7 @@ def repack(
     for h in range(n):
         model.add_exactly_one(x[h])
     for t in range(m):
-        model.add(sum(int(sizes[h]) * x[h][t] for h in range(n)) <= capacity)
+        model.add(sum(int(sizes[h]) * x[h][t] for h in range(n)) <= int(capacity[t]))
     stays = []
     for h, slot in enumerate(current.tolist()):
         if slot in slots:

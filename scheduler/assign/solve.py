@@ -20,7 +20,7 @@ from scheduler.assign.demand import AT_POINT, DOORSTEP_REASONS
 from scheduler.assign.eligibility import reach
 from scheduler.assign.model import ArcSet, FlowModel, solve_flow
 from scheduler.assign.packing import deal_to_points, pack_slots
-from scheduler.assign.problem import Problem, compile_problem
+from scheduler.assign.problem import Problem, compile_problem, full_capacity
 from scheduler.assign.repack import DEFAULT_LIMITS, SolverLimits
 from scheduler.domain import NO_REF, Scenario
 from scheduler.kpis import community_figures, schedule_kpis
@@ -77,13 +77,16 @@ def solve_assignment(
     scenario: Scenario,
     *,
     previous: Schedule | None = None,
+    capacity: np.ndarray | None = None,
     limits: SolverLimits = DEFAULT_LIMITS,
     progress: Progress | None = None,
 ) -> Schedule:
     """Assign every resident a point and slot, or a door visit, or a reason they cannot be served.
 
     With `previous` (a published schedule of the same scenario's residents), households
-    keep their point and slot wherever the new rules and capacity allow.
+    keep their point and slot wherever the new rules and capacity allow. `capacity`
+    (persons per point and slot) defaults to every desk staffed in the open hours; the
+    staffing passes what the staff on duty can sample.
 
     The min-cost flow is exact and deterministic; the CP-SAT re-packing that households'
     integrality sometimes needs runs with `limits` (seed, time limit, one worker), so
@@ -94,18 +97,14 @@ def solve_assignment(
     settings = scenario.settings
     step("eligible points")
     reached = reach(scenario)
-    slot_open = (
-        np.stack([hours.slot_mask(settings) for hours in scenario.points.hours])
-        if len(scenario.points)
-        else np.zeros((0, settings.n_slots), dtype=bool)
-    )
-    slot_open &= reached.usable[:, None]
+    if capacity is None:
+        capacity = full_capacity(scenario, reached.usable)
     n_households = len(scenario.households)
     if previous is not None:
         kept = Previous.from_schedule(scenario, previous)
     else:
         kept = Previous(np.full(n_households, NO_REF, dtype=np.int32), np.full(n_households, NO_REF, dtype=np.int32))
-    problem = compile_problem(scenario, reached.demand, reached.eligible, slot_open, kept.point, kept.slot)
+    problem = compile_problem(scenario, reached.demand, reached.eligible, capacity, kept.point, kept.slot)
     step(f"flow over {problem.n_classes} classes and {len(problem.eligible.point)} building-point pairs")
     model = build_model(problem)
     result = solve_flow(model)
@@ -134,7 +133,7 @@ def solve_assignment(
     schedule.kpis = schedule_kpis(
         scenario,
         schedule,
-        slot_capacity=problem.slot_capacity,
+        capacity=problem.capacity,
         walk_m_lower_bound=bound,
         solve_seconds=time.perf_counter() - began,
         objective=objective,
