@@ -61,6 +61,22 @@ def main() -> None:
         k = schedule.kpis
         print(f"solve: {solve_s:.2f} s wall; peak RSS {rss_after:.2f} GiB (after reading: {rss_before:.2f} GiB)")
         print(f"objective terms: {k['objective']}")
+        door = k.get("doorstep", {})
+        print(
+            "doorstep: {} households, {} teams, last sealed visit at {} min (bound {}), {} team-hours, {} s".format(
+                *(
+                    door.get(key)
+                    for key in (
+                        "doorstep_households",
+                        "teams",
+                        "completion_minutes",
+                        "lower_bound_minutes",
+                        "team_hours",
+                        "plan_seconds",
+                    )
+                )
+            )
+        )
 
         rows = [
             ("residents", f"{k['residents']:,}"),

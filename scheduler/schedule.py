@@ -33,7 +33,7 @@ ROSTER_DTYPES = (np.int32, np.int32, np.int32, np.int8, np.int64, np.int64)
 ROUTE_DTYPES = (np.int32, np.int32, np.int32, np.int64, np.int64)
 
 
-def _columns(rows: Sequence[tuple[int, ...]], dtypes: tuple[type, ...]) -> list[np.ndarray]:
+def typed_columns(rows: Sequence[tuple[int, ...]], dtypes: tuple[type, ...]) -> list[np.ndarray]:
     """Row tuples as one typed array per column."""
     if not rows:
         return [np.zeros(0, dtype=d) for d in dtypes]
@@ -58,7 +58,7 @@ class Roster:
 
     @classmethod
     def empty(cls) -> Roster:
-        return cls(*_columns([], ROSTER_DTYPES))
+        return cls(*typed_columns([], ROSTER_DTYPES))
 
     def __len__(self) -> int:
         return len(self.worker)
@@ -74,7 +74,7 @@ class Routes:
 
     @classmethod
     def empty(cls) -> Routes:
-        return cls(*_columns([], ROUTE_DTYPES))
+        return cls(*typed_columns([], ROUTE_DTYPES))
 
     def __len__(self) -> int:
         return len(self.team)
@@ -92,7 +92,10 @@ class Schedule:
     routes: Routes = field(default_factory=Routes.empty)
     unserved: list[Unserved] = field(default_factory=list)
     kpis: dict[str, Any] = field(default_factory=dict)
-    has_roster: bool = False  # False: an assignment-only schedule, capacity assumes every desk staffed
+    has_roster: bool = False  # False: no roster file at all (staffing not decided)
+    # False: the roster holds doorstep teams only and point capacity assumes every desk
+    # staffed; written as `"points_staffed": false` in kpis.json so readers know.
+    points_staffed: bool = True
 
     def place_households(
         self, household_of: np.ndarray, point: np.ndarray, slot: np.ndarray, slot_seconds: int
@@ -204,6 +207,8 @@ def write_schedule(scenario: Scenario, schedule: Schedule, out: Path) -> None:
             for i in range(len(routes))
         )
     kpis = dict(schedule.kpis)
+    if schedule.has_roster and not schedule.points_staffed:
+        kpis["points_staffed"] = False
     kpis["unserved"] = [
         {"resident_id": scenario.residents.ids[u.resident], "reason": u.reason, "detail": u.detail}
         for u in schedule.unserved
@@ -314,7 +319,7 @@ def read_schedule(scenario: Scenario, folder: Path) -> tuple[Schedule, list[str]
         t = team_of(place) if p == NO_REF else NO_REF
         duties.append((w, p, t, ROLES.index(role), *span))
     schedule.has_roster = (folder / "roster.csv").exists()
-    schedule.roster = Roster(*_columns(duties, ROSTER_DTYPES))
+    schedule.roster = Roster(*typed_columns(duties, ROSTER_DTYPES))
 
     stops: list[tuple[int, int, int, int, int]] = []
     for line, (tid, seq, hid, a, b) in _csv_rows(folder / "routes.csv", ROUTE_COLUMNS, problems):
@@ -327,7 +332,7 @@ def read_schedule(scenario: Scenario, folder: Path) -> tuple[Schedule, list[str]
                 problems.append(f"routes.csv:{line}: seq {seq!r} is not a whole number")
             continue
         stops.append((team_of(tid), int(seq), h, *span))
-    schedule.routes = Routes(*_columns(stops, ROUTE_DTYPES))
+    schedule.routes = Routes(*typed_columns(stops, ROUTE_DTYPES))
     schedule.teams = list(team_row)
 
     kpis_path = folder / "kpis.json"
@@ -338,6 +343,7 @@ def read_schedule(scenario: Scenario, folder: Path) -> tuple[Schedule, list[str]
             problems.append(f"kpis.json: not valid JSON: {err}")
     else:
         problems.append("kpis.json: missing")
+    schedule.points_staffed = schedule.kpis.get("points_staffed", True) is not False
     for entry in schedule.kpis.get("unserved", []) if isinstance(schedule.kpis.get("unserved"), list) else []:
         r = resident_row.get(str(entry.get("resident_id"))) if isinstance(entry, dict) else None
         if r is None:

@@ -190,6 +190,8 @@ class _Context:
     def __init__(self, scenario: Scenario, schedule: Schedule) -> None:
         self.scenario = scenario
         self.schedule = schedule
+        # Point desks are judged by the roster only when the roster claims to staff them.
+        self.points_rostered = schedule.has_roster and schedule.points_staffed
         st = self.settings = scenario.settings
         self.clock = Clock(st.start)
         self.slot_s = st.slot_minutes * 60
@@ -284,7 +286,7 @@ class _Context:
         shape = (self.n_points, self.n_slots)
         staff = np.zeros((len(ROLES), *shape), dtype=np.int64)
         rows = np.flatnonzero(self.roster_at_point)
-        if self.schedule.has_roster and len(rows):
+        if self.points_rostered and len(rows):
             # One worker counts once per (point, role), over the union of their rows there.
             key = (ro.point[rows].astype(np.int64) * len(ROLES) + ro.role[rows]) * n_w + ro.worker[rows]
             g, s, e = _merge(key, ro.start[rows], ro.end[rows])
@@ -299,7 +301,7 @@ class _Context:
             staff = on_duty.transpose(1, 0, 2)
         self.staff = staff
         desks = sc.points.desks.astype(np.int64)[:, None]
-        if self.schedule.has_roster:
+        if self.points_rostered:
             self.open_desks = np.minimum(desks, np.minimum(staff[SAMPLE], staff[REGISTER]))
         else:
             self.open_desks = np.broadcast_to(desks, shape)
@@ -521,7 +523,7 @@ def _capacity(cx: _Context) -> RuleResult:
     sc, st, found = cx.scenario, cx.settings, _Findings()
     desks = sc.points.desks
     over_p, over_k = np.nonzero(cx.load > cx.capacity)
-    if cx.schedule.has_roster:
+    if cx.points_rostered:
         def staffing(p: int, k: int) -> str:
             return (f"open desks {cx.open_desks[p, k]} (desks {desks[p]}, samplers {cx.staff[SAMPLE, p, k]}, "
                     f"registrars {cx.staff[REGISTER, p, k]} on duty for the whole slot)")
@@ -533,8 +535,11 @@ def _capacity(cx: _Context) -> RuleResult:
         lambda i: f"{cx.slot(int(over_p[i]), int(over_k[i]))}: {cx.load[over_p[i], over_k[i]]} residents > "
         f"capacity {cx.capacity[over_p[i], over_k[i]]} ({staffing(int(over_p[i]), int(over_k[i]))})",
     )
-    if not cx.schedule.has_roster:
-        note = "the schedule has no roster: capacity assumes every desk staffed; lead and order keepers not checked"
+    if not cx.points_rostered:
+        note = (
+            "the schedule does not staff its points (no roster, or doorstep teams only): capacity assumes "
+            "every desk staffed; lead and order keepers not checked"
+        )
         return found.result("6", note)
     used = cx.load > 0
     no_lead_p, no_lead_k = np.nonzero(used & (cx.staff[LEAD] < 1))
@@ -881,7 +886,7 @@ def _recompute(cx: _Context) -> dict[str, Any]:
     }
     if cx.n_slots == 0 or cx.n_points == 0:
         out["desks_opened"] = 0
-    elif s.has_roster:
+    elif cx.points_rostered:
         out["desks_opened"] = int(cx.open_desks.max(axis=1).sum())
     else:
         # No roster: the desks a slot needs, the fewest d with floor(d × rate × slot / 60) ≥ load.

@@ -70,7 +70,7 @@ def test_solve_then_check_passes_and_a_tampered_schedule_fails(tmp_path: Path) -
     out = tmp_path / "schedule"
     solved = sched("solve", scenario, "--out", str(out))
     assert solved.returncode == 0, solved.stderr
-    assert {p.name for p in out.iterdir()} == {"assignments.csv", "routes.csv", "kpis.json"}
+    assert {p.name for p in out.iterdir()} == {"assignments.csv", "roster.csv", "routes.csv", "kpis.json"}
     assert sched("check", scenario, str(out)).returncode == 0
     lines = (out / "assignments.csv").read_text().splitlines()
     row = next(i for i, line in enumerate(lines) if ",point," in line)

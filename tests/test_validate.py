@@ -284,6 +284,35 @@ def test_no_roster_keeps_capacity_and_skips_staff(scenario: Scenario) -> None:
     assert expected_kpis(scenario, s)["desks_opened"] == 4  # P1 needs 2 desks at 07:00, P2 and P3 one each
 
 
+def _teams_only(scenario: Scenario) -> Schedule:
+    """The correct schedule with its point duties taken out, declared a roster of doorstep teams only."""
+    s = good_schedule(scenario)
+    teams = np.flatnonzero(s.roster.point == -1)
+    ro = s.roster
+    s.roster = Roster(ro.worker[teams], ro.point[teams], ro.team[teams], ro.role[teams], ro.start[teams], ro.end[teams])
+    s.points_staffed = False
+    return honest(scenario, s)
+
+
+def test_doorstep_only_roster_is_checked_as_such(scenario: Scenario) -> None:
+    """A roster declared to staff teams only keeps rules 6-8; the same roster claiming to staff points breaks 6."""
+    s = _teams_only(scenario)
+    report = validate(scenario, s)
+    assert report.ok, report.text()
+    assert report.result("7").status == "kept" and report.result("8").status == "kept"
+    assert "doorstep teams only" in report.result("6").note
+    s.points_staffed = True
+    assert "6" in validate(scenario, s).violated()
+
+
+def test_doorstep_only_roster_survives_the_files(scenario: Scenario, tmp_path: Path) -> None:
+    """`points_staffed: false` is written to kpis.json and read back, so check_folder judges the same way."""
+    s = _teams_only(scenario)
+    write_schedule(scenario, s, tmp_path)
+    assert json.loads((tmp_path / "kpis.json").read_text())["points_staffed"] is False
+    assert check_folder(scenario, tmp_path).ok
+
+
 # -- rule 1 ---------------------------------------------------------------------------------
 
 

@@ -1,8 +1,9 @@
 """Residents to points and slots: compile, build the flow from its families, solve, pack.
 
-`solve_assignment` is the entry point the CLI, the API and the workers call. Until the
-staffing and doorstep solvers land, capacity assumes every desk staffed and door
-visits are listed per building, in household order from the round's start.
+`solve_assignment` is the entry point the CLI, the API and the workers call. Door
+visits are planned by `scheduler.doorstep` (teams, duties, routes). Until the staffing
+solver lands, point capacity assumes every desk staffed, and the roster holds the
+doorstep teams only (`points_staffed` false in kpis.json).
 """
 
 from __future__ import annotations
@@ -16,15 +17,16 @@ import numpy as np
 
 from scheduler.assign import coverage, load, special_groups, stability, walking
 from scheduler.assign.bounds import walk_lower_bound
-from scheduler.assign.demand import AT_POINT, DOORSTEP_REASONS
+from scheduler.assign.demand import AT_POINT
 from scheduler.assign.eligibility import reach
 from scheduler.assign.model import ArcSet, FlowModel, solve_flow
 from scheduler.assign.packing import deal_to_points, pack_slots
 from scheduler.assign.problem import Problem, compile_problem, full_capacity
 from scheduler.assign.repack import DEFAULT_LIMITS, SolverLimits
 from scheduler.domain import NO_REF, Scenario
+from scheduler.doorstep import apply_doorstep, plan_doorstep
 from scheduler.kpis import community_figures, schedule_kpis
-from scheduler.schedule import DOORSTEP, POINT, Routes, Schedule, Unserved, changed_visits
+from scheduler.schedule import POINT, Schedule, Unserved, changed_visits
 
 log = logging.getLogger(__name__)
 
@@ -117,8 +119,13 @@ def solve_assignment(
     at_point = schedule.place_households(
         scenario.residents.household, packing.point, packing.slot, settings.slot_minutes * 60
     )
-    unserved_households = _list_door_visits(scenario, problem, schedule)
-    schedule.unserved = _unserved(scenario, problem, packing.unplaced, unserved_households)
+    schedule.unserved = _unserved(scenario, problem, packing.unplaced)
+    step("doorstep teams and routes")
+    door = plan_doorstep(scenario, np.flatnonzero(reached.demand.doorstep != AT_POINT), limits=limits)
+    apply_doorstep(scenario, schedule, door)
+    # The roster holds the doorstep teams; point desks are assumed staffed until the
+    # staffing solver rosters them too.
+    schedule.has_roster, schedule.points_staffed = True, False
 
     step("walking lower bound")
     persons_by_building = np.bincount(scenario.residents.building[at_point], minlength=len(scenario.buildings)).astype(
@@ -130,6 +137,7 @@ def solve_assignment(
     objective["unserved_persons"] //= coverage.UNSERVED_COST
     if previous is not None:
         objective["changed_visits"] = len(changed_visits(previous, schedule))
+    doorstep_kpis = schedule.kpis.get("doorstep")
     schedule.kpis = schedule_kpis(
         scenario,
         schedule,
@@ -138,6 +146,8 @@ def solve_assignment(
         solve_seconds=time.perf_counter() - began,
         objective=objective,
     )
+    if doorstep_kpis is not None:
+        schedule.kpis["doorstep"] = doorstep_kpis
     if log.isEnabledFor(logging.INFO):
         for row in community_figures(scenario, schedule):
             log.info(
@@ -161,44 +171,7 @@ def solve_assignment(
     return schedule
 
 
-def _list_door_visits(scenario: Scenario, problem: Problem, schedule: Schedule) -> list[int]:
-    """Door visits, one team per building visiting its households in order from the round's start.
-
-    Returns the households whose visit does not fit in the round.
-    """
-    settings = scenario.settings
-    demand = problem.demand
-    at_door = np.flatnonzero(demand.doorstep != AT_POINT)
-    order = np.lexsort((at_door, demand.building[at_door]))
-    at_door = at_door[order]
-    buildings = demand.building[at_door]
-    first = np.searchsorted(buildings, buildings)  # index of the building's first door in the list
-    seq = np.arange(len(at_door)) - first
-    visit = settings.doorstep_minutes_per_household * 60
-    arrive = seq.astype(np.int64) * visit
-    fits = arrive + visit <= settings.round_minutes * 60
-    team_buildings, team_of = np.unique(buildings, return_inverse=True)
-    schedule.teams = [f"D-{scenario.buildings.ids[b]}" for b in team_buildings.tolist()]
-    keep = np.flatnonzero(fits)
-    schedule.routes = Routes(
-        team=team_of[keep].astype(np.int32),
-        seq=(seq[keep] + 1).astype(np.int32),
-        household=at_door[keep].astype(np.int32),
-        arrive=arrive[keep],
-        depart=arrive[keep] + visit,
-    )
-    visit_of = np.full(len(demand.size), NO_REF, dtype=np.int64)
-    visit_of[at_door[keep]] = keep
-    residents = np.flatnonzero(visit_of[scenario.residents.household] != NO_REF)
-    stop = visit_of[scenario.residents.household[residents]]
-    schedule.mode[residents] = DOORSTEP
-    schedule.team[residents] = team_of[stop]
-    schedule.start[residents] = arrive[stop]
-    schedule.end[residents] = arrive[stop] + visit
-    return at_door[~fits].tolist()
-
-
-def _unserved(scenario: Scenario, problem: Problem, no_room: list[int], no_door_time: list[int]) -> list[Unserved]:
+def _unserved(scenario: Scenario, problem: Problem, no_room: list[int]) -> list[Unserved]:
     """Every resident who cannot be served, with the reason and where it bites."""
     demand = problem.demand
     buildings = scenario.buildings
@@ -215,10 +188,6 @@ def _unserved(scenario: Scenario, problem: Problem, no_room: list[int], no_door_
         else:
             names = [scenario.points.ids[p] for p in problem.eligible.point[problem.eligible.of(b)][:5].tolist()]
             reasons[h] = ("no_capacity", f"building {buildings.ids[b]}: every slot of {', '.join(names)} is full")
-    for h in no_door_time:
-        b = int(demand.building[h])
-        why = DOORSTEP_REASONS[int(demand.doorstep[h])]
-        reasons[h] = ("no_doorstep_team", f"building {buildings.ids[b]} ({why}): door visits do not fit in the round")
     household = scenario.residents.household
     rows = np.flatnonzero(np.isin(household, np.fromiter(reasons, dtype=np.int64, count=len(reasons))))
     return [Unserved(r, *reasons[int(household[r])]) for r in rows.tolist()]
