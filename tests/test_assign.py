@@ -198,3 +198,28 @@ def test_scattered_places_are_repacked_exactly(tmp_path: Path) -> None:
     assert schedule.unserved == []
     assert validate(scenario, schedule).ok, validate(scenario, schedule).text()
     assert sorted(np.bincount(schedule.start // 1800).tolist()) == [6, 6, 6]
+
+
+def test_sealing_mid_round_keeps_routes_under_way(tmp_path: Path) -> None:
+    """A building sealed mid-round gets door visits; every published door visit and point visit stays as it was."""
+    folder = EXAMPLES / "hangzhou-gongshu"
+    scenario = read_scenario(folder, salt=SALT)
+    write_schedule(scenario, solve_assignment(scenario), tmp_path / "v1")
+    published, problems = read_schedule(scenario, tmp_path / "v1")
+    assert problems == [] and (published.mode == DOORSTEP).any()
+    # Seal the building with the most residents at points.
+    building = int(np.bincount(scenario.residents.building[published.mode == POINT]).argmax())
+    changed = tmp_path / "sealed"
+    changed.mkdir()
+    for path in folder.iterdir():
+        (changed / path.name).write_bytes(path.read_bytes())
+    with (changed / "zones.csv").open("a", encoding="utf-8") as f:
+        f.write(f"sealed,building,{scenario.buildings.ids[building]}\n")
+    resealed = read_scenario(changed, salt=SALT)
+    after = solve_assignment(resealed, previous=published)
+    assert validate(resealed, after).ok, validate(resealed, after).text()
+    newly_sealed = scenario.residents.building == building
+    assert (after.mode[newly_sealed] == DOORSTEP).all()
+    moved_to_door = newly_sealed & (published.mode == POINT)  # a bedridden household there keeps its visit
+    assert set(changed_visits(published, after).tolist()) == set(np.flatnonzero(moved_to_door).tolist())
+    assert after.kpis["doorstep"]["kept_visits"] == len(published.routes)

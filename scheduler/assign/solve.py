@@ -25,6 +25,7 @@ from scheduler.assign.problem import Problem, compile_problem, full_capacity
 from scheduler.assign.repack import DEFAULT_LIMITS, SolverLimits
 from scheduler.domain import NO_REF, Scenario
 from scheduler.doorstep import apply_doorstep, plan_doorstep
+from scheduler.doorstep.keep import keep_visits, merge
 from scheduler.kpis import community_figures, schedule_kpis
 from scheduler.schedule import POINT, Schedule, Unserved, changed_visits
 
@@ -121,7 +122,14 @@ def solve_assignment(
     )
     schedule.unserved = _unserved(scenario, problem, packing.unplaced)
     step("doorstep teams and routes")
-    door = plan_doorstep(scenario, np.flatnonzero(reached.demand.doorstep != AT_POINT), limits=limits)
+    at_door = np.flatnonzero(reached.demand.doorstep != AT_POINT)
+    if previous is not None and previous.has_roster and len(previous.routes):
+        # Mid-round: routes under way stay as they are; only new door visits are planned.
+        under_way = keep_visits(scenario, previous, at_door)
+        new = np.setdiff1d(at_door, under_way.households)
+        door = merge(under_way.plan, plan_doorstep(scenario, new, limits=limits, busy=under_way.busy))
+    else:
+        door = plan_doorstep(scenario, at_door, limits=limits)
     apply_doorstep(scenario, schedule, door)
     # The roster holds the doorstep teams; point desks are assumed staffed until the
     # staffing solver rosters them too.
