@@ -269,6 +269,20 @@ def test_next_day_same_time_is_round_the_clock() -> None:
     assert parse_hours("24小时").in_round(datetime(2022, 5, 3, 7, 0), 2) == [(0, 2880)]
 
 
+@pytest.mark.parametrize(
+    ("text", "windows"),
+    [
+        ("晚上8:00-次日6:00", spans("20:00-次日06:00")),
+        ("晚上10:00-次日2:00", spans("22:00-次日02:00")),
+        ("下午5:00-次日1:00", spans("17:00-次日01:00")),
+        ("上午8:00-11:00；晚上8:00-次日6:00", spans("08:00-11:00", "20:00-次日06:00")),
+    ],
+)
+def test_label_does_not_shift_a_next_day_end(text: str, windows: tuple[tuple[int, int], ...]) -> None:
+    """An afternoon or evening label shifts the start but not an end marked `次日`."""
+    assert parse_hours(text).windows == windows
+
+
 def test_slot_mask_aligns_openings_to_slots() -> None:
     """Ruling 1: with slots from 07:00, an opening at 07:30 first serves 07:30, one at 08:15 first serves 08:30."""
     settings = RoundSettings(name="t", start=datetime(2022, 5, 3, 7, 0), days=1, slot_minutes=30)

@@ -238,7 +238,7 @@ class _Reader:
         return token.kind if token else None
 
     def read_terms(self) -> tuple[frozenset[int], list[_Window]]:
-        """The weekday set and the windows as written; a label applies until the next label."""
+        """The weekday set and the windows as written; a label applies until the next one, except to a `次日` end."""
         groups: list[tuple[frozenset[int], str]] = []
         windows: list[_Window] = []
         label: str | None = None
@@ -292,7 +292,7 @@ class _Reader:
         return _day_range(first, _DAY_NUMBER[last.groups["day"] or ""])
 
     def window(self, first: _Token, label: str | None) -> _Window:
-        """`start-end` or `start-次日end`, blanks allowed around the dash."""
+        """`start-end` or `start-次日end`, blanks allowed around the dash; `label` never shifts a `次日` end."""
         start = self.minutes(first, label, end=False)
         dash = self.next()
         after = self.next() if dash is not None and dash.kind == "DASH" else None
@@ -301,7 +301,8 @@ class _Reader:
             after = self.next()
         if after is None or after.kind != "TIME":
             self.fail(f'"{self.text[first.start : self.tokens[self.pos - 1].end]}" has no end time')
-        end = self.minutes(after, label, end=True) + (DAY if next_day else 0)
+        # A label names the part of the day the window starts in: `晚上8:00-次日6:00` ends at 06:00.
+        end = self.minutes(after, None if next_day else label, end=True) + (DAY if next_day else 0)
         return _Window(start, end, self.text[first.start : after.end], next_day)
 
     def minutes(self, token: _Token, label: str | None, *, end: bool) -> int:
