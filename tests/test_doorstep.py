@@ -14,6 +14,8 @@ The hand-made ledger DOOR (written through `tests.ledgers.write_ledger`, so read
 
 from __future__ import annotations
 
+import csv
+import dataclasses
 import math
 from datetime import timedelta
 from pathlib import Path
@@ -25,9 +27,9 @@ from scheduler.assign.demand import AT_POINT
 from scheduler.assign.eligibility import reach
 from scheduler.assign.repack import SolverLimits
 from scheduler.assign.solve import solve_assignment
-from scheduler.domain import LEVELS, NO_REF, SKILL_BIT, Scenario
+from scheduler.domain import NO_REF, SKILL_BIT, Scenario
 from scheduler.doorstep import DoorstepPlan, apply_doorstep, nearest_neighbour, plan_doorstep
-from scheduler.doorstep.plan import household_reasons, tier_of
+from scheduler.doorstep.plan import SEALED, household_reasons, tier_of
 from scheduler.geo import haversine_m
 from scheduler.ledger import read_scenario
 from scheduler.schedule import DOORSTEP, POINT, ROLES, UNSERVED, Roster, Schedule
@@ -93,6 +95,11 @@ def door_ledger(folder: Path, workers: str = WORKERS, settings: str = SETTINGS) 
         },
     )
     return read_scenario(folder, salt=SALT)
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(f))
 
 
 def door_households(scenario: Scenario) -> np.ndarray:
@@ -182,8 +189,7 @@ def test_apply_keeps_point_rows_and_replaces_old_teams(door: Scenario) -> None:
 
 
 def test_every_team_has_a_doorstep_sampler_and_members_may_serve(door: Scenario) -> None:
-    """Each team has one doorstep+sample member on duty through its visits; every member has doorstep and may
-    serve the team's community; the helper joins where one is free."""
+    """Each team has one doorstep+sample member on duty through its visits and only members who may serve it."""
     _, plan = planned(door)
     wk, ro, rt = door.workers, plan.roster, plan.routes
     assert len(plan.teams) == len(set(plan.teams)) > 0
@@ -231,8 +237,7 @@ def test_no_doorstep_sampler_means_unserved_with_reason(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("which", ["door", "demo"])
 def test_routes_walk_between_buildings_and_keep_a_building_together(which: str, door: Scenario, demo: Scenario) -> None:
-    """Visits last the set minutes, the next door is reached no sooner than walking allows, seq counts 1, 2, 3
-    and each building's households (of one priority) are visited in one run."""
+    """Visits last the set minutes, walks take their time, seq counts 1, 2, 3 and each building is one run."""
     scenario = door if which == "door" else demo
     households, plan = planned(scenario)
     rt, st = plan.routes, scenario.settings
@@ -292,8 +297,7 @@ def duties_keep_rule_7(scenario: Scenario, roster: Roster, busy: np.ndarray | No
 
 
 def test_duties_keep_shift_break_day_and_availability(door: Scenario, tmp_path: Path) -> None:
-    """Every duty is slot-aligned, inside availability, at most a shift, a break apart and within the day's hours;
-    a lone round-the-clock sampler works 3 h on each calendar day of the round (07:00 to 07:00) and no more."""
+    """Duties keep slots, availability, shift, break and day hours; a lone 24 h sampler works 3 h a calendar day."""
     _, plan = planned(door)
     duties_keep_rule_7(door, plan.roster)
     header = "worker_id,name,kind,skills,community_id,available\n"
@@ -305,8 +309,7 @@ def test_duties_keep_shift_break_day_and_availability(door: Scenario, tmp_path: 
 
 
 def test_workers_without_community_only_where_own_ones_fall_short(door: Scenario) -> None:
-    """C1's own samplers suffice, so the worker without a community (kept for public points) serves only C2,
-    which has no sampler of its own, and from the round's start."""
+    """The worker without a community serves only C2, which has no sampler of its own, from the round's start."""
     _, plan = planned(door)
     ro = plan.roster
     w4 = door.workers.ids.index("W4")
@@ -346,12 +349,21 @@ def test_takes_only_the_workers_a_shift_needs(tmp_path: Path) -> None:
     assert plan.kpis["lower_bound_minutes"] <= plan.kpis["completion_minutes"]
 
 
+def test_shift_shorter_than_a_slot_leaves_every_household_unserved(door: Scenario) -> None:
+    """A shift shorter than one slot allows no duty: the plan returns with every household unserved, said why."""
+    settings = dataclasses.replace(door.settings, max_shift_hours=0.2)  # 12 minutes, slots of 20
+    short = dataclasses.replace(door, settings=settings)
+    households, plan = planned(short)
+    assert len(plan.roster) == 0 and plan.routes.household.size == 0 and plan.teams == []
+    assert sorted(h for h, _ in plan.unserved) == households.tolist()
+    assert all(detail.strip() for _, detail in plan.unserved)
+
+
 # -- a pool too small ----------------------------------------------------------------------------
 
 
 def test_pool_too_small_serves_sealed_first_and_lists_the_rest(tmp_path: Path) -> None:
-    """One sampler for 2 h 40 min: sealed households first, then the bedridden one; every household left out is
-    returned with its community and reason, and the schedule lists its residents unserved."""
+    """One sampler for 2 h 40 min visits the sealed first and lists each household left out with its reason."""
     workers = "worker_id,name,kind,skills,community_id,available\nW1,,medical,sample;doorstep,C1,07:00-09:40\n"
     settings = SETTINGS.replace("max_shift_hours = 2", "max_shift_hours = 3")
     scenario = door_ledger(tmp_path, workers, settings)
@@ -392,8 +404,7 @@ def test_same_input_same_plan(demo: Scenario) -> None:
 
 
 def test_no_worse_than_nearest_neighbour_and_above_its_bound(demo: Scenario) -> None:
-    """On the demo the plan finishes the sealed households no later than the nearest-neighbour baseline with the
-    same teams, uses no more team-hours, and its completion lies above its own lower bound."""
+    """The plan finishes the sealed no later than nearest-neighbour, in no more team-hours, above its bound."""
     households, plan = planned(demo)
     base = nearest_neighbour(demo, households, plan)
     k = plan.kpis
@@ -406,9 +417,17 @@ def test_no_worse_than_nearest_neighbour_and_above_its_bound(demo: Scenario) -> 
 
 
 def test_sealed_levels_match_demand(demo: Scenario) -> None:
-    """The planner's reading of why a household is at the door agrees with the zones: sealed means a sealed building."""
+    """The households read as sealed are those the zones file seals, counted from the ledger's own rows."""
     households = door_households(demo)
     reason = household_reasons(demo, households)
-    level = demo.building_level()[demo.household_building[households]]
-    assert ((reason == 1) == (level == LEVELS.index("sealed"))).all()
+    folder = EXAMPLES / "demo-community"
+    column = {"building": "building_id", "compound": "compound_id", "community": "community_id"}
+    zones = [row for row in read_rows(folder / "zones.csv") if row["level"] == "sealed"]
+    sealed_buildings = {
+        b["building_id"]
+        for b in read_rows(folder / "buildings.csv")
+        if any(b[column[z["scope"]]] == z["target_id"] for z in zones)
+    }
+    sealed = {r["household_id"] for r in read_rows(folder / "residents.csv") if r["building_id"] in sealed_buildings}
+    assert sealed and {demo.households[h] for h in households[reason == SEALED].tolist()} == sealed
     assert not (solve_assignment(demo).mode[np.isin(demo.residents.household, households)] == POINT).any()

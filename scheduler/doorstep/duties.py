@@ -112,6 +112,7 @@ class Calendar:
                 duties.append(Duty(w, first, s))
                 used = used + added
                 s += self.break_slots
+            s = max(s, first + 1)  # always move on, even when no slot could be taken (a shift shorter than a slot)
         return duties
 
     # -- changes --------------------------------------------------------------------------

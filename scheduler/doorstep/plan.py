@@ -142,7 +142,6 @@ class _Stats:
     tours: int = 0
     time_limited: int = 0
     route_seconds: float = 0.0
-    rounds: int = 0
 
 
 def household_reasons(scenario: Scenario, households: np.ndarray) -> np.ndarray:
@@ -305,7 +304,6 @@ class _Community:
         runs: list[_Run] = []
         left: list[int] = []
         for selected in selections:
-            self.stats.rounds += 1
             runs, left = self._route(tours, places, place_of, selected)
             if not left:
                 break

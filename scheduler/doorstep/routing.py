@@ -58,7 +58,6 @@ class Vehicle:
 class Routed:
     routes: list[list[int]]  # stop indices per vehicle, in visit order
     dropped: list[int]  # stops no vehicle performs
-    objective: int
     seconds: float
     time_limited: bool
 
@@ -151,7 +150,7 @@ def route_stops(
     began = time.perf_counter()
     n_stops, n_veh = len(place), len(vehicles)
     if n_stops == 0 or n_veh == 0:
-        return Routed([[] for _ in vehicles], list(range(n_stops)), 0, 0.0, False)
+        return Routed([[] for _ in vehicles], list(range(n_stops)), 0.0, False)
     anchor = n_stops + 1
     first_start = n_stops + 2
     starts = [DEPOT] * (n_veh + 1)
@@ -209,7 +208,7 @@ def route_stops(
     solution, limited = _search(model, limits, FIRST_SOLUTION, start, gls_steps(n_stops))
     seconds = time.perf_counter() - began
     if solution is None:
-        return Routed([[] for _ in vehicles], list(range(n_stops)), 0, seconds, limited)
+        return Routed([[] for _ in vehicles], list(range(n_stops)), seconds, limited)
 
     found: list[list[int]] = []
     performed = np.zeros(n_stops, dtype=bool)
@@ -222,7 +221,7 @@ def route_stops(
             performed[node - 1] = True
             index = solution.Value(model.NextVar(index))
         found.append(stops)
-    return Routed(found, np.flatnonzero(~performed).tolist(), int(solution.ObjectiveValue()), seconds, limited)
+    return Routed(found, np.flatnonzero(~performed).tolist(), seconds, limited)
 
 
 def balanced_finish(vehicles: list[Vehicle], work: int) -> int:
