@@ -294,3 +294,39 @@ def test_every_example_reads_cleanly(folder: Path) -> None:
     s = read_scenario(folder, salt=SALT)
     assert s.warnings == []
     assert len(s.residents) > 1000 and len(s.points) > 0 and len(s.workers) > 0
+
+
+def test_zone_scope_and_level_in_capitals_hit_their_target(tmp_path: Path) -> None:
+    """`Sealed,Building,B1` seals B1 (not another building), as the lower-case row would."""
+    s = read_scenario(write_ledger(tmp_path, {"zones.csv": "level,scope,target_id\nSealed,Building,B1\n"}), salt=SALT)
+    assert s.building_level().tolist() == [3, 0, 0]
+
+
+@pytest.mark.parametrize(
+    ("toml", "expected"),
+    [
+        ('start = "2022-03-14T07:00+08:00"', "column start: value '2022-03-14T07:00+08:00': carries a UTC offset"),
+        ("start = 2022-03-14T07:00:00+08:00", "column start: value '2022-03-14 07:00:00+08:00': carries a UTC offset"),
+        ("max_shift_hours = 0.2", "column max_shift_hours: value '0.2': shorter than one slot of 20 minutes"),
+    ],
+)
+def test_settings_that_cannot_work_are_refused(tmp_path: Path, toml: str, expected: str) -> None:
+    """A start with a UTC offset, or a shift shorter than one slot, is refused with the key and value."""
+    text = TINY["scenario.toml"].replace("start = 2022-03-14T07:00:00\n", "").replace("max_shift_hours = 3.5\n", "")
+    if not toml.startswith("start"):
+        text += "start = 2022-03-14T07:00:00\n"
+    problems = problems_of(write_ledger(tmp_path, {"scenario.toml": text + toml + "\n"}))
+    assert any(p.startswith("scenario.toml: " + expected) for p in problems), problems
+
+
+def test_unreadable_files_are_named(tmp_path: Path) -> None:
+    """A UTF-16 CSV and a broken workbook are refused by name, not with a traceback."""
+    folder = write_ledger(tmp_path / "utf16")
+    (folder / "points.csv").write_bytes(TINY["points.csv"].encode("utf-16"))
+    assert problems_of(folder) == [
+        "points.csv: neither UTF-8 nor GB18030 (save it as CSV UTF-8 or as CSV from Chinese Excel)"
+    ]
+    book = tmp_path / "broken.xlsx"
+    book.write_bytes(b"PK\x03\x04 not really a workbook")
+    [problem] = problems_of(book)
+    assert problem.startswith("broken.xlsx: not a readable .xlsx workbook")

@@ -36,7 +36,14 @@ from scheduler.domain import (
 from scheduler.ledger.columns import BUILDINGS, POINTS, RESIDENTS, WORKERS, ZONES, TableSpec, canonical_header
 from scheduler.ledger.errors import LedgerError, Problem, ProblemLog
 from scheduler.ledger.hours import HoursError, parse_hours
-from scheduler.ledger.sources import SETTINGS_FILE, FolderSource, RawSettings, WorkbookSource, open_source
+from scheduler.ledger.sources import (
+    SETTINGS_FILE,
+    FolderSource,
+    RawSettings,
+    UnreadableFile,
+    WorkbookSource,
+    open_source,
+)
 from scheduler.privacy import hash_id_number, hash_phone, hash_resident_phone_tail
 
 LIST_SEPARATORS = re.compile(r"[;；、]")
@@ -86,7 +93,10 @@ def read_scenario(path: Path, *, salt: bytes, accept_suggestions: bool = False) 
     hours text that is refused but has a likely reading is read that way, and the
     reading is reported in `Scenario.warnings`.
     """
-    source = open_source(path)
+    try:
+        source = open_source(path)
+    except UnreadableFile as err:
+        raise LedgerError([Problem(path.name, None, None, None, str(err).removeprefix(f"{path.name}: "))]) from None
     reader = _LedgerReader(source, salt, accept_suggestions)
     return reader.read()
 
@@ -141,7 +151,12 @@ class _LedgerReader:
 
     def _rows(self, spec: TableSpec) -> tuple[ProblemLog, Iterator[tuple[int, list[str]]]] | None:
         """The table's problem log and its rows as (line, values in the order of spec.columns)."""
-        table = self.source.table(spec)
+        try:
+            table = self.source.table(spec)
+        except UnreadableFile as err:
+            name, _, message = str(err).partition(": ")
+            self.problems.append(Problem(name, None, None, None, message))
+            return None
         if table is None:
             if spec.must_exist:
                 self.problems.append(Problem(f"{spec.name}.csv", None, None, None, "file is missing"))
@@ -206,7 +221,12 @@ class _LedgerReader:
         )
 
     def _settings(self) -> RoundSettings | None:
-        raw = self.source.settings()
+        try:
+            raw = self.source.settings()
+        except UnreadableFile as err:
+            name, _, message = str(err).partition(": ")
+            self.problems.append(Problem(name, None, None, None, message))
+            return None
         if raw is None:
             label = SETTINGS_FILE if isinstance(self.source, FolderSource) else "workbook[scenario]"
             self.problems.append(Problem(label, None, None, None, "the round's settings are missing"))
@@ -428,6 +448,7 @@ class _LedgerReader:
             for line, (level_text, scope_text, target_id) in rows:
                 lvl = _choice(level_text, LEVELS[1:], log, line, "level") + 1
                 s = _choice(scope_text, SCOPES, log, line, "scope")
+                scope_text = SCOPES[s]  # the vocabulary's spelling: `Building` is `building`
                 t = targets[scope_text].get(target_id, NO_REF) if scope_text in targets else NO_REF
                 if scope_text in targets and t == NO_REF:
                     log.add(line, "target_id", target_id, f"unknown {scope_text}")
@@ -465,17 +486,25 @@ def _settings_values(raw: RawSettings, log: ProblemLog) -> dict[str, Any]:
             continue
         if kind in (int, float) and (values[key] < 0 or (values[key] == 0 and key not in ZERO_ALLOWED)):
             log.add(line, key, str(value), "must be positive")
+    slot, shift = values.get("slot_minutes"), values.get("max_shift_hours")
+    if isinstance(slot, int) and isinstance(shift, float) and slot > 0 and shift * 60 < slot:
+        # A duty is made of whole slots: a shift shorter than a slot could never be rostered.
+        line = raw.values.get("max_shift_hours", (None, None))[1]
+        log.add(line, "max_shift_hours", str(shift), f"shorter than one slot of {slot} minutes")
     return values
 
 
 def _setting(kind: type, value: Any) -> Any:
     if kind is datetime:
-        if isinstance(value, datetime):
-            return value.replace(tzinfo=None)
-        try:
-            return datetime.fromisoformat(str(value).strip())
-        except ValueError:
-            raise ValueError("not a local date-time such as 2022-03-14T07:00") from None
+        moment = value
+        if not isinstance(value, datetime):
+            try:
+                moment = datetime.fromisoformat(str(value).strip())
+            except ValueError:
+                raise ValueError("not a local date-time such as 2022-03-14T07:00") from None
+        if moment.tzinfo is not None:
+            raise ValueError("carries a UTC offset; the round's start is local time without one")
+        return moment
     if kind is int:
         if isinstance(value, float) and value.is_integer():
             return int(value)

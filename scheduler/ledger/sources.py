@@ -10,6 +10,7 @@ import codecs
 import csv
 import hashlib
 import tomllib
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time
@@ -37,20 +38,34 @@ class RawSettings:
     error: str | None = None  # the file as a whole cannot be read
 
 
-def csv_encoding(path: Path) -> str:
-    """`utf-8-sig` when the whole file decodes as UTF-8 (BOM or not), else `gb18030`.
+class UnreadableFile(ValueError):
+    """A ledger file that cannot be read at all (encoding, a broken workbook)."""
 
-    Decoding incrementally keeps memory flat for a file of any size.
-    """
-    decoder = codecs.getincrementaldecoder("utf-8")()
+
+def _decodes(path: Path, encoding: str) -> bool:
+    decoder = codecs.getincrementaldecoder(encoding)()
     with path.open("rb") as f:
         try:
             while chunk := f.read(_SNIFF_CHUNK):
                 decoder.decode(chunk)
             decoder.decode(b"", final=True)
         except UnicodeDecodeError:
-            return "gb18030"
-    return "utf-8-sig"
+            return False
+    return True
+
+
+def csv_encoding(path: Path) -> str:
+    """`utf-8-sig` when the whole file decodes as UTF-8 (BOM or not), else `gb18030` when it does.
+
+    Decoding incrementally keeps memory flat for a file of any size.
+    """
+    with path.open("rb") as f:
+        utf16 = f.read(2) in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)  # Excel's "Unicode text"
+    if not utf16 and _decodes(path, "utf-8"):
+        return "utf-8-sig"
+    if not utf16 and _decodes(path, "gb18030"):
+        return "gb18030"
+    raise UnreadableFile(f"{path.name}: neither UTF-8 nor GB18030 (save it as CSV UTF-8 or as CSV from Chinese Excel)")
 
 
 def cell_text(value: object) -> str:
@@ -120,7 +135,10 @@ class WorkbookSource:
         from openpyxl import load_workbook
 
         self.path = path
-        self.workbook = load_workbook(path, read_only=True, data_only=True)
+        try:
+            self.workbook = load_workbook(path, read_only=True, data_only=True)
+        except (OSError, KeyError, ValueError, zipfile.BadZipFile) as err:
+            raise UnreadableFile(f"{path.name}: not a readable .xlsx workbook ({err})") from None
 
     def digest(self) -> str:
         return hashlib.sha256(self.path.read_bytes()).hexdigest()
