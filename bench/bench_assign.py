@@ -97,7 +97,7 @@ def main() -> None:
             began = time.perf_counter()
             greedy = greedy_assignment(scenario)
             greedy_s = time.perf_counter() - began
-            capacity = (scenario.points.desks * scenario.settings.slot_capacity_per_desk // 1)[:, None]
+            capacity = scenario.settings.slot_capacity(scenario.points.desks)[:, None]
             loads = point_slot_loads(scenario, greedy)
             used = loads > 0
             utilisation = (loads / np.maximum(capacity, 1))[used]

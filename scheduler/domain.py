@@ -48,10 +48,6 @@ class RoundSettings:
     order_keepers_per_desk: float = 0.5
 
     @property
-    def end(self) -> datetime:
-        return self.start + timedelta(days=self.days)
-
-    @property
     def round_minutes(self) -> int:
         return self.days * 24 * 60
 
@@ -59,10 +55,13 @@ class RoundSettings:
     def n_slots(self) -> int:
         return self.round_minutes // self.slot_minutes
 
-    @property
-    def slot_capacity_per_desk(self) -> float:
-        """People one desk samples in one slot, before rounding (rounded once per slot)."""
-        return self.desk_rate_per_hour * self.slot_minutes / 60
+    def slot_capacity(self, desks: np.ndarray) -> np.ndarray:
+        """Persons `desks` open desks sample in one slot: floor(desks × rate × slot / 60), in integers."""
+        return np.asarray(desks, dtype=np.int64) * self.desk_rate_per_hour * self.slot_minutes // 60
+
+    def desks_for(self, load: np.ndarray) -> np.ndarray:
+        """The fewest desks d with slot_capacity(d) ≥ load (floor(x) ≥ n exactly when x ≥ n)."""
+        return -(-np.asarray(load, dtype=np.int64) * 60 // (self.desk_rate_per_hour * self.slot_minutes))
 
     def at(self, minute: int) -> datetime:
         """The local date-time `minute` minutes after the round opens."""

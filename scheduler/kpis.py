@@ -47,10 +47,7 @@ def schedule_kpis(
     utilisation = np.zeros_like(loads, dtype=np.float64)
     np.divide(loads, capacity, out=utilisation, where=used & (capacity > 0))
     settings = scenario.settings
-    per_desk = settings.slot_capacity_per_desk
-    # Desks a slot needs: the fewest d with floor(d × per-desk capacity) ≥ load.
-    needed = np.ceil(loads / per_desk).astype(np.int64)
-    needed += np.floor(needed * per_desk) < loads
+    needed = settings.desks_for(loads)
     walk = walk_distances(scenario, schedule)
     walk_total = float(walk.sum())
     doorstep = schedule.mode == DOORSTEP

@@ -34,10 +34,10 @@ class Demand:
 
 
 def usable_points(scenario: Scenario) -> np.ndarray:
-    """Points that can sample anyone in this round: desks and at least one open slot."""
+    """Points that can sample anyone in this round: a slot holds someone, and one slot is open."""
     settings = scenario.settings
     open_any = np.array([hours.slot_mask(settings).any() for hours in scenario.points.hours], dtype=bool)
-    return (scenario.points.desks > 0) & open_any
+    return (settings.slot_capacity(scenario.points.desks) > 0) & open_any
 
 
 def build_demand(scenario: Scenario, building_level: np.ndarray, usable: np.ndarray) -> Demand:

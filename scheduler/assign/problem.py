@@ -63,7 +63,7 @@ class Problem:
 def full_capacity(scenario: Scenario, usable: np.ndarray) -> np.ndarray:
     """Persons per (point, slot) with every desk staffed: floor(desks × rate × slot), rounded once."""
     settings = scenario.settings
-    per_slot = np.floor(scenario.points.desks * settings.slot_capacity_per_desk).astype(np.int64)
+    per_slot = settings.slot_capacity(scenario.points.desks)
     open_slots = np.zeros((len(scenario.points), settings.n_slots), dtype=bool)
     for p, hours in enumerate(scenario.points.hours):
         if usable[p]:
