@@ -46,10 +46,16 @@ class Previous:
         n = len(scenario.households)
         point = np.full(n, NO_REF, dtype=np.int32)
         slot = np.full(n, NO_REF, dtype=np.int32)
-        at_point = np.flatnonzero(schedule.mode == POINT)
+        slot_s = scenario.settings.slot_minutes * 60
+        # Only visits that are whole slots of this round count (a schedule of another round
+        # or slot length keeps nothing).
+        start = schedule.start
+        fits = (schedule.mode == POINT) & (start % slot_s == 0) & (start >= 0)
+        fits &= start // slot_s < scenario.settings.n_slots
+        at_point = np.flatnonzero(fits)
         household = scenario.residents.household[at_point]
         point[household] = schedule.point[at_point]
-        slot[household] = schedule.start[at_point] // (scenario.settings.slot_minutes * 60)
+        slot[household] = start[at_point] // slot_s
         return cls(point=point, slot=slot)
 
 
@@ -145,7 +151,6 @@ def solve_assignment(
     objective["unserved_persons"] //= coverage.UNSERVED_COST
     if previous is not None:
         objective["changed_visits"] = len(changed_visits(previous, schedule))
-    doorstep_kpis = schedule.kpis.get("doorstep")
     schedule.kpis = schedule_kpis(
         scenario,
         schedule,
@@ -154,8 +159,7 @@ def solve_assignment(
         solve_seconds=time.perf_counter() - began,
         objective=objective,
     )
-    if doorstep_kpis is not None:
-        schedule.kpis["doorstep"] = doorstep_kpis
+    schedule.kpis["doorstep"] = door.kpis
     if log.isEnabledFor(logging.INFO):
         for row in community_figures(scenario, schedule):
             log.info(

@@ -32,12 +32,15 @@ def keep_visits(scenario: Scenario, previous: Schedule, households: np.ndarray) 
     slot_s = settings.slot_minutes * 60
     roster, routes = previous.roster, previous.routes
     member = (roster.team != NO_REF) & (roster.role == DOOR_ROLE)
+    member &= (roster.start >= 0) & (roster.end <= settings.round_minutes * 60)
     qualified = member & ((scenario.workers.skills[roster.worker] & SAMPLER_SKILLS) == SAMPLER_SKILLS)
     teams_ok = np.zeros(len(previous.teams), dtype=bool)
     teams_ok[roster.team[qualified]] = True
     wanted = np.zeros(len(scenario.households), dtype=bool)
     wanted[households] = True
-    stop_kept = teams_ok[routes.team] & wanted[routes.household]
+    round_s = settings.round_minutes * 60
+    inside = (routes.arrive >= 0) & (routes.depart <= round_s)  # a schedule of another round keeps nothing
+    stop_kept = teams_ok[routes.team] & wanted[routes.household] & inside
     kept_teams = np.unique(routes.team[stop_kept])
     new_index = np.full(len(previous.teams), NO_REF, dtype=np.int32)
     new_index[kept_teams] = np.arange(len(kept_teams), dtype=np.int32)
