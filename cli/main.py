@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import shutil
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -19,6 +19,9 @@ from rich.table import Table
 
 from scheduler.domain import Scenario
 from scheduler.ledger import LedgerError, ledger_digest, read_scenario
+
+if TYPE_CHECKING:
+    from store.settings import Settings
 
 app = typer.Typer(
     help="Schedule a mass nucleic-acid testing round: ledgers in, schedules out.",
@@ -41,10 +44,22 @@ AcceptOption = Annotated[
 ]
 
 
-def _salt() -> bytes:
+def _settings() -> Settings:
+    """The settings, or a clear message and exit 2 when they are invalid (e.g. no HASH_SALT in production)."""
+    from pydantic import ValidationError
+
     from store.settings import get_settings
 
-    return get_settings().salt
+    try:
+        return get_settings()
+    except ValidationError as err:
+        for error in err.errors():
+            err_console.print(f"[red]settings:[/red] {error['msg']}", highlight=False)
+        raise typer.Exit(2) from None
+
+
+def _salt() -> bytes:
+    return _settings().salt
 
 
 def _read(path: Path, accept: bool = False) -> Scenario:
@@ -117,10 +132,9 @@ def import_(scenario: ScenarioArg, accept_suggested_hours: AcceptOption = False)
     """Validate a ledger and load it into the database (the same ledger twice is a no-op)."""
     from store.engine import make_engine, upgrade
     from store.ledger_import import import_scenario
-    from store.settings import get_settings
 
     read = _read(scenario, accept_suggested_hours)
-    engine = make_engine(get_settings().database_url)
+    engine = make_engine(_settings().database_url)
     upgrade(engine)
     scenario_id, created = import_scenario(
         engine, read, ledger_digest(scenario, salt=_salt(), accept_suggestions=accept_suggested_hours)
@@ -161,6 +175,12 @@ def solve(
     from scheduler.assign.solve import solve_assignment
     from scheduler.schedule import read_schedule, write_schedule
 
+    if out.exists() and not out.is_dir():
+        err_console.print(f"[red]--out {out}: exists and is not a folder[/red]")
+        raise typer.Exit(2)
+    if previous is not None and not previous.is_dir():
+        err_console.print(f"[red]--previous {previous}: no such schedule folder[/red]")
+        raise typer.Exit(2)
     read = _read(scenario, accept_suggested_hours)
     before = None
     if previous is not None:
@@ -211,9 +231,8 @@ def demo(
     from scheduler.validate import validate
     from store.engine import make_engine, upgrade
     from store.ledger_import import import_scenario
-    from store.settings import get_settings
 
-    settings = get_settings()
+    settings = _settings()
     read = _read(DEMO_SCENARIO)
     engine = make_engine(settings.database_url)
     upgrade(engine)
@@ -236,9 +255,8 @@ def demo(
 def db_upgrade() -> None:
     """Create or migrate the database to the newest schema."""
     from store.engine import make_engine, upgrade
-    from store.settings import get_settings
 
-    url = get_settings().database_url
+    url = _settings().database_url
     upgrade(make_engine(url))
     console.print(f"database at {make_url_safe(url)} is up to date")
 
@@ -248,9 +266,8 @@ def db_scenarios() -> None:
     """List the scenarios imported into the database."""
     from store.engine import make_engine, upgrade
     from store.ledger_import import list_scenarios
-    from store.settings import get_settings
 
-    engine = make_engine(get_settings().database_url)
+    engine = make_engine(_settings().database_url)
     upgrade(engine)
     table = Table(title="scenarios")
     for column in ("id", "name", "start", "imported"):

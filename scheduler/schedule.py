@@ -235,6 +235,7 @@ def _write_roster(path: Path, scenario: Scenario, schedule: Schedule, clock: Clo
 
 def _csv_rows(path: Path, columns: tuple[str, ...], problems: list[str]) -> list[tuple[int, list[str]]]:
     if not path.exists():
+        problems.append(f"{path.name}: missing (a schedule has all four files)")
         return []
     with path.open(encoding="utf-8-sig", newline="") as f:
         reader = csv.reader(f)

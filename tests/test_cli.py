@@ -108,3 +108,32 @@ def test_generate_writes_a_ledger_that_reads(tmp_path: Path) -> None:
     assert sched("generate", "--size", "community", "--seed", "5", "--out", str(out)).returncode == 0
     summary = sched("summary", str(out))
     assert summary.returncode == 0 and "residents" in summary.stdout and summary.stderr == ""
+
+
+def test_check_refuses_a_schedule_with_a_file_missing(tmp_path: Path) -> None:
+    """A schedule folder without routes.csv fails `sched check` on its format, even with rules kept."""
+    scenario = str(EXAMPLES / "demo-community")
+    out = tmp_path / "schedule"
+    assert sched("solve", scenario, "--out", str(out)).returncode == 0
+    (out / "routes.csv").unlink()
+    checked = sched("check", scenario, str(out))
+    assert checked.returncode == 1 and "routes.csv: missing" in checked.stdout
+
+
+def test_bad_arguments_and_settings_are_clear_errors(tmp_path: Path) -> None:
+    """A missing --previous, an --out that is a file, and production without HASH_SALT exit 2 with a message."""
+    scenario = str(EXAMPLES / "demo-community")
+    missing = sched("solve", scenario, "--out", str(tmp_path / "o"), "--previous", str(tmp_path / "nowhere"))
+    assert missing.returncode == 2 and "no such schedule folder" in missing.stderr
+    (tmp_path / "file").write_text("x")
+    as_file = sched("solve", scenario, "--out", str(tmp_path / "file"))
+    assert as_file.returncode == 2 and "exists and is not a folder" in as_file.stderr
+    env_result = subprocess.run(
+        [sys.executable, "-m", "scheduler", "summary", scenario],
+        cwd=REPO,
+        env={**os.environ, "ENVIRONMENT": "production", "HASH_SALT": ""},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert env_result.returncode == 2 and "HASH_SALT must be set" in env_result.stderr
