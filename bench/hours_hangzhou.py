@@ -8,6 +8,7 @@ outright, and the refusal reasons grouped (quoted text and times blanked out) wi
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import sys
@@ -63,4 +64,6 @@ def main(path: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_DATA)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("geojson", type=Path, nargs="?", default=DEFAULT_DATA, help="the Hangzhou points file")
+    main(parser.parse_args().geojson)

@@ -12,7 +12,7 @@ import pytest
 from fixtures.generate import generate
 from scheduler.assign.greedy import greedy_assignment
 from scheduler.assign.solve import solve_assignment
-from scheduler.domain import LEVELS, SPECIAL_GROUPS_MASK, Scenario
+from scheduler.domain import FLAG_BIT, LEVELS, SPECIAL_GROUPS_MASK, Scenario
 from scheduler.kpis import CROWDED, point_slot_loads, walk_distances
 from scheduler.ledger import read_scenario
 from scheduler.schedule import DOORSTEP, POINT, Schedule, changed_visits, read_schedule, write_schedule
@@ -59,6 +59,10 @@ def test_zones_and_bedridden_go_to_the_door(street: Path) -> None:
     level = scenario.building_level()[scenario.residents.building]
     assert (level == LEVELS.index("sealed")).any() and (level == LEVELS.index("controlled")).any()
     assert (schedule.mode[level == LEVELS.index("sealed")] == DOORSTEP).all()
+    household_flags = np.zeros(len(scenario.households), dtype=np.uint8)
+    np.bitwise_or.at(household_flags, scenario.residents.household, scenario.residents.flags)
+    bedridden = (household_flags[scenario.residents.household] & FLAG_BIT["bedridden"]) != 0
+    assert bedridden.any() and (schedule.mode[bedridden] == DOORSTEP).all()
     controlled_at_point = (level == LEVELS.index("controlled")) & (schedule.mode == POINT)
     point_compound = scenario.points.compound[schedule.point[controlled_at_point]]
     assert (point_compound == scenario.buildings.compound[scenario.residents.building[controlled_at_point]]).all()
@@ -170,7 +174,7 @@ def test_beats_the_greedy_coordinator(street: Path) -> None:
     optimised = solve_assignment(scenario)
     greedy = greedy_assignment(scenario)
     assert (optimised.mode == POINT).sum() >= (greedy.mode == POINT).sum()
-    capacity = np.floor(scenario.points.desks * scenario.settings.slot_capacity_per_desk)[:, None]
+    capacity = scenario.settings.slot_capacity(scenario.points.desks)[:, None]
     utilisation = point_slot_loads(scenario, greedy) / np.maximum(capacity, 1)
     at_point = greedy.mode == POINT
     greedy_crowded = (utilisation[greedy.point[at_point], greedy.start[at_point] // 1800] > CROWDED).mean()
@@ -223,3 +227,28 @@ def test_sealing_mid_round_keeps_routes_under_way(tmp_path: Path) -> None:
     moved_to_door = newly_sealed & (published.mode == POINT)  # a bedridden household there keeps its visit
     assert set(changed_visits(published, after).tolist()) == set(np.flatnonzero(moved_to_door).tolist())
     assert after.kpis["doorstep"]["kept_visits"] == len(published.routes)
+
+
+def test_previous_schedule_of_another_round_keeps_nothing_and_breaks_nothing(tmp_path: Path) -> None:
+    """Previous visits outside this round or off its slot grid are not kept, and do not break the re-solve."""
+    scenario = read_scenario(write_ledger(tmp_path), salt=SALT)
+    previous = solve_assignment(scenario)
+    [r1] = np.flatnonzero(previous.mode == POINT)
+    for start in (30 * 3600, 25 * 60):  # the next day of a longer round; not on the 20-minute grid
+        previous.start[r1] = start
+        schedule = solve_assignment(scenario, previous=previous)
+        assert validate(scenario, schedule).ok, validate(scenario, schedule).text()
+        assert schedule.start[r1] % 1200 == 0 and schedule.start[r1] < 24 * 3600
+
+
+def test_capacity_is_integer_arithmetic(tmp_path: Path) -> None:
+    """With 49 people an hour and 20-minute slots, 15 desks hold 245 a slot and the KPIs agree with the validator."""
+    changes = {
+        "scenario.toml": TINY["scenario.toml"] + "desk_rate_per_hour = 49\n",
+        "points.csv": TINY["points.csv"].replace(",2,07:00-12:00", ",15,07:00-12:00"),
+    }
+    scenario = read_scenario(write_ledger(tmp_path, changes), salt=SALT)
+    assert scenario.settings.slot_capacity(np.array([15, 16])).tolist() == [245, 261]
+    assert scenario.settings.desks_for(np.array([245, 246, 0])).tolist() == [15, 16, 0]
+    schedule = solve_assignment(scenario)
+    assert validate(scenario, schedule).ok, validate(scenario, schedule).text()

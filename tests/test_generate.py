@@ -309,7 +309,7 @@ def test_references_resolve(area: Path) -> None:
 
 
 def test_buildings_reach_a_usable_point(area: Path) -> None:
-    """At least 99 % of buildings have a point they may use within max_walk_m (all do, by construction)."""
+    """At least 99 % of buildings have a point they may use within max_walk_m."""
     buildings = rows(area, "buildings")
     points = rows(area, "points")
     lat = np.array([float(p["lat"]) for p in points])

@@ -49,8 +49,10 @@ def eligible_pairs(
     walkers = np.flatnonzero(needs_point & (building_level < CONTROLLED))
     candidates = np.flatnonzero(usable)
     if len(walkers) and len(candidates):
-        lat0 = float(np.mean(buildings.lat[walkers]))
-        # Cells a little larger than max_walk_m absorb the flat-earth approximation of the grid.
+        # East-west cells are sized where a degree of longitude is shortest (the latitude
+        # farthest from the equator), so a cell is never narrower than max_walk_m anywhere
+        # in the area; a little more absorbs the flat-earth approximation of the grid.
+        lat0 = float(np.max(np.abs(np.concatenate([buildings.lat[walkers], points.lat[candidates]]))))
         cell_m = max_walk * 1.01
         b_cells = _grid_cells(buildings.lat[walkers], buildings.lon[walkers], cell_m, lat0)
         p_cells = _grid_cells(points.lat[candidates], points.lon[candidates], cell_m, lat0)

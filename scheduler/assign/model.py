@@ -35,9 +35,6 @@ class FlowModel:
     supply: np.ndarray  # int64 per node: persons at class nodes, minus all of them at the sink
     arc_sets: list[ArcSet]
 
-    def add(self, arcs: ArcSet) -> None:
-        self.arc_sets.append(arcs)
-
 
 @dataclass
 class FlowResult:
