@@ -33,9 +33,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from fixtures.generate import STAFF_MARGIN, WORK_HOURS_PER_DAY, generate
 from scheduler.assign.demand import AT_POINT
 from scheduler.assign.eligibility import reach
-from scheduler.assign.repack import SolverLimits
 from scheduler.doorstep import apply_doorstep, nearest_neighbour, plan_doorstep
 from scheduler.ledger import read_scenario
+from scheduler.limits import SolverLimits
 from scheduler.schedule import Schedule
 from scheduler.validate import validate
 

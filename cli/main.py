@@ -171,8 +171,8 @@ def solve(
     accept_suggested_hours: AcceptOption = False,
 ) -> None:
     """Assign every resident a point and slot (or a door visit) and write the schedule files."""
-    from scheduler.assign.repack import SolverLimits
     from scheduler.assign.solve import solve_assignment
+    from scheduler.limits import SolverLimits
     from scheduler.schedule import read_schedule, write_schedule
 
     if out.exists() and not out.is_dir():

@@ -122,6 +122,18 @@ class OpeningHours:
         return mask
 
 
+def slot_masks(texts: list[OpeningHours], settings: RoundSettings) -> np.ndarray:
+    """Bool (len(texts), slots): each one's `slot_mask`; equal hours (the common case) computed once."""
+    masks: dict[OpeningHours, np.ndarray] = {}
+    out = np.zeros((len(texts), settings.n_slots), dtype=bool)
+    for row, hours in enumerate(texts):
+        mask = masks.get(hours)
+        if mask is None:
+            mask = masks[hours] = hours.slot_mask(settings)
+        out[row] = mask
+    return out
+
+
 @dataclass
 class Buildings:
     ids: list[str]

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from scheduler.domain import FLAG_BIT, LEVELS, NO_REF, SKILL_BIT, OpeningHours, Scenario, names_of
+from scheduler.domain import FLAG_BIT, LEVELS, NO_REF, SKILL_BIT, OpeningHours, Scenario, names_of, slot_masks
 from scheduler.geo import haversine_m
 from scheduler.schedule import (
     DOORSTEP,
@@ -475,13 +475,7 @@ def _bedridden(cx: _Context) -> RuleResult:
 
 def _open_hours(cx: _Context) -> RuleResult:
     sc, s, found = cx.scenario, cx.schedule, _Findings()
-    masks: dict[OpeningHours, np.ndarray] = {}
-    open_slot = np.zeros((cx.n_points, cx.n_slots), dtype=bool)
-    for row, hours in enumerate(sc.points.hours):
-        mask = masks.get(hours)
-        if mask is None:
-            mask = masks[hours] = hours.slot_mask(cx.settings)
-        open_slot[row] = mask
+    open_slot = slot_masks(sc.points.hours, cx.settings)
 
     pr = cx.point_rows
     start, end, p = s.start[pr], s.end[pr], s.point[pr]

@@ -25,13 +25,13 @@ import pytest
 
 from scheduler.assign.demand import AT_POINT
 from scheduler.assign.eligibility import reach
-from scheduler.assign.repack import SolverLimits
 from scheduler.assign.solve import solve_assignment
 from scheduler.domain import NO_REF, SKILL_BIT, Scenario
 from scheduler.doorstep import DoorstepPlan, apply_doorstep, nearest_neighbour, plan_doorstep
 from scheduler.doorstep.plan import SEALED, household_reasons, tier_of
 from scheduler.geo import haversine_m
 from scheduler.ledger import read_scenario
+from scheduler.limits import SolverLimits
 from scheduler.schedule import DOORSTEP, POINT, ROLES, UNSERVED, Roster, Schedule
 from scheduler.validate import KEPT, validate
 from tests.ledgers import EXAMPLES, write_ledger

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scheduler.domain import FLAG_BIT, LEVELS, NO_REF, SPECIAL_GROUPS_MASK, Scenario
+from scheduler.domain import FLAG_BIT, LEVELS, NO_REF, SPECIAL_GROUPS_MASK, Scenario, slot_masks
 
 # Why a household is sampled at its door (0: it goes to a point).
 AT_POINT, SEALED, BEDRIDDEN, CONTROLLED_NO_POINT = 0, 1, 2, 3
@@ -36,7 +36,7 @@ class Demand:
 def usable_points(scenario: Scenario) -> np.ndarray:
     """Points that can sample anyone in this round: a slot holds someone, and one slot is open."""
     settings = scenario.settings
-    open_any = np.array([hours.slot_mask(settings).any() for hours in scenario.points.hours], dtype=bool)
+    open_any = slot_masks(scenario.points.hours, settings).any(axis=1)
     return (settings.slot_capacity(scenario.points.desks) > 0) & open_any
 
 

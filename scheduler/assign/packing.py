@@ -17,8 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from scheduler.assign.problem import Problem
-from scheduler.assign.repack import SolverLimits, repack
+from scheduler.assign.repack import repack
 from scheduler.domain import NO_REF
+from scheduler.limits import SolverLimits
 
 
 @dataclass

@@ -13,7 +13,7 @@ import numpy as np
 
 from scheduler.assign.demand import AT_POINT, Demand
 from scheduler.assign.eligibility import Eligible
-from scheduler.domain import NO_REF, Scenario
+from scheduler.domain import NO_REF, Scenario, slot_masks
 
 
 @dataclass
@@ -64,11 +64,7 @@ def full_capacity(scenario: Scenario, usable: np.ndarray) -> np.ndarray:
     """Persons per (point, slot) with every desk staffed: floor(desks × rate × slot), rounded once."""
     settings = scenario.settings
     per_slot = settings.slot_capacity(scenario.points.desks)
-    open_slots = np.zeros((len(scenario.points), settings.n_slots), dtype=bool)
-    for p, hours in enumerate(scenario.points.hours):
-        if usable[p]:
-            open_slots[p] = hours.slot_mask(settings)
-    return open_slots * per_slot[:, None]
+    return slot_masks(scenario.points.hours, settings) * usable[:, None] * per_slot[:, None]
 
 
 def compile_problem(

@@ -8,22 +8,10 @@ newcomer) into its open slots exactly, moving as few of them as possible.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 from ortools.sat.python import cp_model
 
-
-@dataclass(frozen=True)
-class SolverLimits:
-    """Every CP-SAT call runs with these: same input and seed, same answer."""
-
-    seed: int = 0
-    time_limit_s: float = 10.0
-    workers: int = 1  # one worker keeps the search deterministic
-
-
-DEFAULT_LIMITS = SolverLimits()
+from scheduler.limits import SolverLimits
 
 
 def repack(

@@ -22,11 +22,11 @@ from scheduler.assign.eligibility import reach
 from scheduler.assign.model import ArcSet, FlowModel, solve_flow
 from scheduler.assign.packing import deal_to_points, pack_slots
 from scheduler.assign.problem import Problem, compile_problem, full_capacity
-from scheduler.assign.repack import DEFAULT_LIMITS, SolverLimits
 from scheduler.domain import NO_REF, Scenario
 from scheduler.doorstep import apply_doorstep, plan_doorstep
 from scheduler.doorstep.keep import keep_visits, merge
 from scheduler.kpis import community_figures, schedule_kpis
+from scheduler.limits import DEFAULT_LIMITS, SolverLimits
 from scheduler.schedule import POINT, Schedule, Unserved, changed_visits
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scheduler.domain import RoundSettings, Scenario
+from scheduler.domain import RoundSettings, Scenario, slot_masks
 
 
 @dataclass(frozen=True)
@@ -40,13 +40,7 @@ class Calendar:
         n_w, n_s = len(scenario.workers), st.n_slots
         self.n_slots = n_s
         self.slot_minutes = st.slot_minutes
-        masks: dict[object, np.ndarray] = {}
-        self.available = np.zeros((n_w, n_s), dtype=bool)
-        for w, hours in enumerate(scenario.workers.available):
-            mask = masks.get(hours)
-            if mask is None:
-                mask = masks[hours] = hours.slot_mask(st)
-            self.available[w] = mask
+        self.available = slot_masks(scenario.workers.available, st)
         if busy is None:
             self.occupied = np.zeros((n_w, n_s), dtype=bool)
         else:

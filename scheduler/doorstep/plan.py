@@ -64,12 +64,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from scheduler.assign.demand import BEDRIDDEN, CONTROLLED_NO_POINT, DOORSTEP_REASONS, SEALED
-from scheduler.assign.repack import SolverLimits
 from scheduler.domain import FLAG_BIT, LEVELS, NO_REF, SKILL_BIT, Scenario
 from scheduler.doorstep.duties import Calendar, Duty
 from scheduler.doorstep.routing import Vehicle, balanced_finish, open_tour, route_stops
 from scheduler.doorstep.split import split_tour
 from scheduler.doorstep.stops import Places
+from scheduler.limits import SolverLimits
 from scheduler.schedule import (
     DOORSTEP,
     ROLES,

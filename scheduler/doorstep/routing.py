@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
-from scheduler.assign.repack import SolverLimits
+from scheduler.limits import SolverLimits
 
 DEPOT = 0
 # Guided local search steps after the descent: each step scans the neighbourhood (about
