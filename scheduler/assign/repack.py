@@ -39,7 +39,9 @@ def repack(
     model.maximize(sum(stays))
     solver = cp_model.CpSolver()
     solver.parameters.random_seed = limits.seed
-    solver.parameters.max_time_in_seconds = limits.time_limit_s
+    # The deterministic limit decides (same input, same answer); the wall clock is only a guard.
+    solver.parameters.max_deterministic_time = limits.time_limit_s
+    solver.parameters.max_time_in_seconds = limits.time_limit_s * 10
     solver.parameters.num_workers = limits.workers
     status = solver.solve(model)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
