@@ -11,12 +11,12 @@ from __future__ import annotations
 import numpy as np
 
 from scheduler.assign.model import ArcSet, FlowModel, solve_flow
-from scheduler.assign.problem import Problem
+from scheduler.assign.problem import AssignmentProblem
 
 DECIMETRES = 10
 
 
-def walk_lower_bound(problem: Problem, persons_at_points_by_building: np.ndarray) -> float:
+def walk_lower_bound(problem: AssignmentProblem, persons_at_points_by_building: np.ndarray) -> float:
     eligible = problem.eligible
     n_buildings = len(persons_at_points_by_building)
     n_points = problem.n_points

@@ -10,12 +10,12 @@ from __future__ import annotations
 import numpy as np
 
 from scheduler.assign.model import ArcSet
-from scheduler.assign.problem import Problem
+from scheduler.assign.problem import AssignmentProblem
 
 UNSERVED_COST = 10_000_000  # per person; above any walk, penalty and move cost summed
 
 
-def build(problem: Problem) -> ArcSet:
+def build(problem: AssignmentProblem) -> ArcSet:
     n = problem.n_classes
     return ArcSet(
         family="unserved",

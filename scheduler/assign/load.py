@@ -12,13 +12,13 @@ from __future__ import annotations
 import numpy as np
 
 from scheduler.assign.model import ArcSet
-from scheduler.assign.problem import Problem
+from scheduler.assign.problem import AssignmentProblem
 
 # (upper fraction of capacity, metres-equivalent per person in that piece)
 PIECES: tuple[tuple[float, int], ...] = ((0.8, 0), (0.9, 10), (1.0, 40))
 
 
-def build(problem: Problem) -> ArcSet:
+def build(problem: AssignmentProblem) -> ArcSet:
     capacity = problem.point_capacity
     points = np.arange(problem.n_points, dtype=np.int64)
     tails, caps, costs = [], [], []

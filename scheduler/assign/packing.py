@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scheduler.assign.problem import Problem
+from scheduler.assign.problem import AssignmentProblem
 from scheduler.assign.repack import repack
 from scheduler.domain import NO_REF
 from scheduler.limits import SolverLimits
@@ -30,7 +30,7 @@ class Packing:
     unplaced: list[int]  # households that wanted a point and found no room
 
 
-def deal_to_points(problem: Problem, cls: np.ndarray, point: np.ndarray, flow: np.ndarray) -> np.ndarray:
+def deal_to_points(problem: AssignmentProblem, cls: np.ndarray, point: np.ndarray, flow: np.ndarray) -> np.ndarray:
     """Each household's point, following the class flows as closely as whole households allow."""
     n_households = len(problem.demand.size)
     chosen = np.full(n_households, NO_REF, dtype=np.int32)
@@ -68,7 +68,7 @@ def deal_to_points(problem: Problem, cls: np.ndarray, point: np.ndarray, flow: n
     return chosen
 
 
-def pack_slots(problem: Problem, chosen: np.ndarray, limits: SolverLimits) -> Packing:
+def pack_slots(problem: AssignmentProblem, chosen: np.ndarray, limits: SolverLimits) -> Packing:
     """Lay each point's households into its open slots, then re-home whoever did not fit."""
     demand = problem.demand
     size, special = demand.size, demand.special
@@ -137,7 +137,7 @@ def pack_slots(problem: Problem, chosen: np.ndarray, limits: SolverLimits) -> Pa
 
 
 def _repack_into(
-    problem: Problem,
+    problem: AssignmentProblem,
     p: int,
     h: int,
     open_slots: np.ndarray,

@@ -17,7 +17,7 @@ from scheduler.domain import NO_REF, Scenario, slot_masks
 
 
 @dataclass
-class Problem:
+class AssignmentProblem:
     scenario: Scenario
     demand: Demand
     eligible: Eligible
@@ -74,7 +74,7 @@ def compile_problem(
     capacity: np.ndarray,
     previous_point: np.ndarray,
     previous_slot: np.ndarray,
-) -> Problem:
+) -> AssignmentProblem:
     at_point = np.flatnonzero(demand.doorstep == AT_POINT)
     n_points = len(scenario.points)
     special = demand.special
@@ -85,7 +85,7 @@ def compile_problem(
     household_class = np.full(len(demand.size), NO_REF, dtype=np.int32)
     household_class[at_point] = inverse
     class_persons = np.bincount(inverse, weights=demand.size[at_point], minlength=len(keys)).astype(np.int64)
-    return Problem(
+    return AssignmentProblem(
         scenario=scenario,
         demand=demand,
         eligible=eligible,

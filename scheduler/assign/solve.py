@@ -21,7 +21,7 @@ from scheduler.assign.demand import AT_POINT
 from scheduler.assign.eligibility import reach
 from scheduler.assign.model import ArcSet, FlowModel, solve_flow
 from scheduler.assign.packing import deal_to_points, pack_slots
-from scheduler.assign.problem import Problem, compile_problem, full_capacity
+from scheduler.assign.problem import AssignmentProblem, compile_problem, full_capacity
 from scheduler.domain import NO_REF, Scenario
 from scheduler.doorstep import apply_doorstep, plan_doorstep
 from scheduler.doorstep.keep import keep_visits, merge
@@ -59,7 +59,7 @@ class Previous:
         return cls(point=point, slot=slot)
 
 
-def build_model(problem: Problem) -> FlowModel:
+def build_model(problem: AssignmentProblem) -> FlowModel:
     """The flow model: visit arcs carrying walking, special-group and stability terms; load; coverage."""
     cls, point, distance = problem.class_arcs()
     visit_terms = {
@@ -183,7 +183,7 @@ def solve_assignment(
     return schedule
 
 
-def _unserved(scenario: Scenario, problem: Problem, no_room: list[int]) -> list[Unserved]:
+def _unserved(scenario: Scenario, problem: AssignmentProblem, no_room: list[int]) -> list[Unserved]:
     """Every resident who cannot be served, with the reason and where it bites."""
     demand = problem.demand
     buildings = scenario.buildings

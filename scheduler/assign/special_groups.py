@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scheduler.assign.problem import Problem
+from scheduler.assign.problem import AssignmentProblem
 
 # Metres-equivalent per person: a special household walks up to this much further to reach an
 # accessible point. On the generated district 120 m puts 87 % of them at accessible points
@@ -16,6 +16,6 @@ from scheduler.assign.problem import Problem
 INACCESSIBLE_PENALTY = 120
 
 
-def terms(problem: Problem, cls: np.ndarray, point: np.ndarray) -> dict[str, np.ndarray]:
+def terms(problem: AssignmentProblem, cls: np.ndarray, point: np.ndarray) -> dict[str, np.ndarray]:
     inaccessible = problem.class_special[cls] & ~problem.scenario.points.accessible[point]
     return {"special_inaccessible": inaccessible.astype(np.int64) * INACCESSIBLE_PENALTY}

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from scheduler.assign.problem import Problem
+from scheduler.assign.problem import AssignmentProblem
 from scheduler.domain import NO_REF
 
 
-def move_cost(problem: Problem) -> int:
+def move_cost(problem: AssignmentProblem) -> int:
     return 2 * problem.scenario.settings.max_walk_m + 1000
 
 
-def terms(problem: Problem, cls: np.ndarray, point: np.ndarray) -> dict[str, np.ndarray]:
+def terms(problem: AssignmentProblem, cls: np.ndarray, point: np.ndarray) -> dict[str, np.ndarray]:
     previous = problem.class_previous_point[cls]
     moved = (previous != NO_REF) & (previous != point)
     return {"moved_persons": moved.astype(np.int64) * move_cost(problem)}
