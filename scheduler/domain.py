@@ -63,6 +63,11 @@ class RoundSettings:
         """The fewest desks d with slot_capacity(d) ≥ load (floor(x) ≥ n exactly when x ≥ n)."""
         return -(-np.asarray(load, dtype=np.int64) * 60 // (self.desk_rate_per_hour * self.slot_minutes))
 
+    @property
+    def start_minute_of_day(self) -> int:
+        """Minutes from the local midnight before the round to its start."""
+        return self.start.hour * 60 + self.start.minute
+
     def at(self, minute: int) -> datetime:
         """The local date-time `minute` minutes after the round opens."""
         return self.start + timedelta(minutes=int(minute))
@@ -93,7 +98,7 @@ class OpeningHours:
         """
         horizon = days * 24 * 60
         midnight = start.replace(hour=0, minute=0, second=0, microsecond=0)
-        offset = int((start - midnight).total_seconds() // 60)
+        offset = start.hour * 60 + start.minute
         intervals: list[tuple[int, int]] = []
         # Start one day early: a window running past midnight (次日) reaches into the round.
         for day in range(-1, days + 1):
@@ -232,6 +237,12 @@ class Scenario:
                 covered = by_scope[int(scope)] == target
                 level[covered] = np.maximum(level[covered], lvl)
         return level
+
+    def household_flags(self) -> np.ndarray:
+        """The union of the members' flags, per household (uint8 bitmask over FLAGS)."""
+        flags = np.zeros(len(self.households), dtype=np.uint8)
+        np.bitwise_or.at(flags, self.residents.household, self.residents.flags)
+        return flags
 
     def summary(self) -> dict[str, int]:
         """Counts a coordinator checks after an import."""

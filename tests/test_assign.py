@@ -59,9 +59,7 @@ def test_zones_and_bedridden_go_to_the_door(street: Path) -> None:
     level = scenario.building_level()[scenario.residents.building]
     assert (level == LEVELS.index("sealed")).any() and (level == LEVELS.index("controlled")).any()
     assert (schedule.mode[level == LEVELS.index("sealed")] == DOORSTEP).all()
-    household_flags = np.zeros(len(scenario.households), dtype=np.uint8)
-    np.bitwise_or.at(household_flags, scenario.residents.household, scenario.residents.flags)
-    bedridden = (household_flags[scenario.residents.household] & FLAG_BIT["bedridden"]) != 0
+    bedridden = (scenario.household_flags()[scenario.residents.household] & FLAG_BIT["bedridden"]) != 0
     assert bedridden.any() and (schedule.mode[bedridden] == DOORSTEP).all()
     controlled_at_point = (level == LEVELS.index("controlled")) & (schedule.mode == POINT)
     point_compound = scenario.points.compound[schedule.point[controlled_at_point]]

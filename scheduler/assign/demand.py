@@ -44,8 +44,7 @@ def build_demand(scenario: Scenario, building_level: np.ndarray, usable: np.ndar
     n = len(scenario.households)
     residents = scenario.residents
     size = np.bincount(residents.household, minlength=n).astype(np.int32)
-    flags = np.zeros(n, dtype=np.uint8)
-    np.bitwise_or.at(flags, residents.household, residents.flags)
+    flags = scenario.household_flags()
     building = scenario.household_building
     level = building_level[building]
 
@@ -54,8 +53,16 @@ def build_demand(scenario: Scenario, building_level: np.ndarray, usable: np.ndar
     compound_has_point[in_compound[in_compound != NO_REF]] = True
     own_point = compound_has_point[scenario.buildings.compound[building]]
 
-    doorstep = np.full(n, AT_POINT, dtype=np.int8)
-    doorstep[(level == CONTROLLED) & ~own_point] = CONTROLLED_NO_POINT
-    doorstep[(flags & FLAG_BIT["bedridden"]) != 0] = BEDRIDDEN
-    doorstep[level == SEALED_LEVEL] = SEALED
+    doorstep = door_reasons(level, flags, (level == CONTROLLED) & ~own_point, otherwise=AT_POINT)
     return Demand(size=size, building=building, flags=flags, level=level, doorstep=doorstep)
+
+
+def door_reasons(
+    level: np.ndarray, flags: np.ndarray, controlled_without_point: np.ndarray, otherwise: int
+) -> np.ndarray:
+    """Why each household is sampled at its door (rules 3 and 4), strongest reason first; `otherwise` elsewhere."""
+    reason = np.full(len(level), otherwise, dtype=np.int8)
+    reason[controlled_without_point] = CONTROLLED_NO_POINT
+    reason[(flags & FLAG_BIT["bedridden"]) != 0] = BEDRIDDEN
+    reason[level == SEALED_LEVEL] = SEALED
+    return reason

@@ -117,8 +117,7 @@ class Calendar:
 
 def _day_minutes(st: RoundSettings) -> np.ndarray:
     """Minutes of each slot falling in each local calendar day touched by the round."""
-    midnight = st.start.replace(hour=0, minute=0, second=0, microsecond=0)
-    offset = int((st.start - midnight).total_seconds() // 60)
+    offset = st.start_minute_of_day
     lo = offset + np.arange(st.n_slots) * st.slot_minutes  # minutes since the first midnight
     hi = lo + st.slot_minutes
     n_days = int((offset + st.round_minutes) // 1440) + 2

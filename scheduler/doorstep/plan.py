@@ -63,8 +63,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from scheduler.assign.demand import BEDRIDDEN, CONTROLLED_NO_POINT, DOORSTEP_REASONS, SEALED
-from scheduler.domain import FLAG_BIT, LEVELS, NO_REF, SKILL_BIT, Scenario
+from scheduler.assign.demand import BEDRIDDEN, DOORSTEP_REASONS, SEALED, door_reasons
+from scheduler.domain import LEVELS, NO_REF, SKILL_BIT, Scenario
 from scheduler.doorstep.duties import Calendar, Duty
 from scheduler.doorstep.routing import Vehicle, balanced_finish, open_tour, route_stops
 from scheduler.doorstep.split import split_tour
@@ -147,13 +147,8 @@ class _Stats:
 def household_reasons(scenario: Scenario, households: np.ndarray) -> np.ndarray:
     """Why each household is at the door: SEALED, BEDRIDDEN, CONTROLLED_NO_POINT or BY_CHOICE."""
     level = scenario.building_level()[scenario.household_building[households]]
-    flags = np.zeros(len(scenario.households), dtype=np.uint8)
-    np.bitwise_or.at(flags, scenario.residents.household, scenario.residents.flags)
-    reason = np.full(len(households), BY_CHOICE, dtype=np.int8)
-    reason[level == LEVELS.index("controlled")] = CONTROLLED_NO_POINT
-    reason[(flags[households] & FLAG_BIT["bedridden"]) != 0] = BEDRIDDEN
-    reason[level == LEVELS.index("sealed")] = SEALED
-    return reason
+    controlled = level == LEVELS.index("controlled")  # at the door, so without a usable point
+    return door_reasons(level, scenario.household_flags()[households], controlled, otherwise=BY_CHOICE)
 
 
 def tier_of(reason: np.ndarray) -> np.ndarray:
