@@ -516,7 +516,7 @@ def apply_doorstep(scenario: Scenario, schedule: Schedule, plan: DoorstepPlan) -
     row goes. Residents of planned households get mode DOORSTEP with their team and visit;
     residents of the plan's unserved households, and of households that were at the door
     before but are not in the plan, are listed unserved (no_doorstep_team).
-    `has_roster` is left as it is.
+    `has_roster` and the KPIs are left as they are: the caller recomputes the KPIs.
     """
     household = scenario.residents.household
     n_h = len(scenario.households)
@@ -562,14 +562,4 @@ def apply_doorstep(scenario: Scenario, schedule: Schedule, plan: DoorstepPlan) -
              if schedule.mode[r] == UNSERVED]
     schedule.unserved = sorted(kept + added, key=lambda u: u.resident)
 
-    kpis = schedule.kpis
-    door = schedule.mode == DOORSTEP
-    if "covered" in kpis:
-        kpis["covered"] = int((schedule.mode != UNSERVED).sum())
-    if "doorstep_households" in kpis:
-        kpis["doorstep_households"] = len(np.unique(household[door]))
-    if "doorstep_residents" in kpis:
-        kpis["doorstep_residents"] = int(door.sum())
-    if "staff_hours" in kpis:
-        kpis["staff_hours"] = round(float((schedule.roster.end - schedule.roster.start).sum()) / 3600, 2)
-    kpis["doorstep"] = dict(plan.kpis)
+
