@@ -171,8 +171,8 @@ def solve(
     accept_suggested_hours: AcceptOption = False,
 ) -> None:
     """Assign every resident a point and slot (or a door visit) and write the schedule files."""
-    from scheduler.assign.solve import solve_assignment
     from scheduler.limits import SolverLimits
+    from scheduler.plan import solve_schedule
     from scheduler.schedule import read_schedule, write_schedule
 
     if out.exists() and not out.is_dir():
@@ -188,7 +188,7 @@ def solve(
         for problem in problems:
             err_console.print(f"[yellow]previous schedule:[/yellow] {problem}", highlight=False)
     with console.status("solving") as status:
-        schedule = solve_assignment(
+        schedule = solve_schedule(
             read,
             previous=before,
             limits=SolverLimits(seed=seed, time_limit_s=time_limit),
@@ -226,7 +226,7 @@ def demo(
     out: Annotated[Path, typer.Option(help="Folder for the demo's schedule.")] = Path("out/demo"),
 ) -> None:
     """The main job on embedded defaults: import the demo community, solve it, check the schedule."""
-    from scheduler.assign.solve import solve_assignment
+    from scheduler.plan import solve_schedule
     from scheduler.schedule import write_schedule
     from scheduler.validate import validate
     from store.engine import make_engine, upgrade
@@ -240,7 +240,7 @@ def demo(
     console.print(f"scenario {scenario_id} {'imported' if created else 'already in'} {settings.database_url}")
     console.print(_table(read.settings.name, read.summary()))
     with console.status("solving"):
-        schedule = solve_assignment(read)
+        schedule = solve_schedule(read)
     if out.exists():
         shutil.rmtree(out)
     write_schedule(read, schedule, out)
