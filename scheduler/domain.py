@@ -238,6 +238,14 @@ class Scenario:
                 level[covered] = np.maximum(level[covered], lvl)
         return level
 
+    def point_community(self) -> np.ndarray:
+        """Each point's community row: its own, its compound's (in-compound point), or NO_REF (public)."""
+        points = self.points
+        community = points.community.astype(np.int64).copy()
+        inside = (community == NO_REF) & (points.compound != NO_REF)
+        community[inside] = self.compound_community[points.compound[inside]]
+        return community
+
     def household_flags(self) -> np.ndarray:
         """The union of the members' flags, per household (uint8 bitmask over FLAGS)."""
         flags = np.zeros(len(self.households), dtype=np.uint8)

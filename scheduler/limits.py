@@ -12,6 +12,8 @@ class SolverLimits:
     seed: int = 0
     time_limit_s: float = 10.0
     workers: int = 1  # one worker keeps the search deterministic
+    # Processes for independent pieces (the points' staffing models); the answer does not depend on it.
+    processes: int = 1
 
 
 DEFAULT_LIMITS = SolverLimits()

@@ -209,11 +209,7 @@ class _Context:
         self.b_comm = bld.community[res.building]
         self.b_comp = bld.compound[res.building]
 
-        # A point's community: its own, or (in-compound point) its compound's.
-        p_comm = pts.community.astype(np.int64).copy()
-        inside = (p_comm == NO_REF) & (pts.compound != NO_REF)
-        p_comm[inside] = scenario.compound_community[pts.compound[inside]]
-        self.p_comm = p_comm
+        self.p_comm = scenario.point_community()
 
         mode, point, team = schedule.mode, schedule.point, schedule.team
         self.served = (mode == POINT) | (mode == DOORSTEP)

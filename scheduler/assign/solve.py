@@ -1,9 +1,8 @@
 """Residents to points and slots: compile, build the flow from its families, solve, pack.
 
-`solve_assignment` is the entry point the CLI, the API and the workers call. Door
-visits are planned by `scheduler.doorstep` (teams, duties, routes). Until the staffing
-solver lands, point capacity assumes every desk staffed, and the roster holds the
-doorstep teams only (`points_staffed` false in kpis.json).
+`solve_assignment` assigns with every desk staffed; `scheduler.plan` calls its stages
+(`assign_points`, `plan_door_visits`, `assemble`) around the staffing. Door visits are
+planned by `scheduler.doorstep` (teams, duties, routes).
 """
 
 from __future__ import annotations
@@ -18,16 +17,16 @@ import numpy as np
 from scheduler.assign import coverage, load, special_groups, stability, walking
 from scheduler.assign.bounds import walk_lower_bound
 from scheduler.assign.demand import AT_POINT
-from scheduler.assign.eligibility import reach
+from scheduler.assign.eligibility import Reach, reach
 from scheduler.assign.model import ArcSet, FlowModel, solve_flow
-from scheduler.assign.packing import deal_to_points, pack_slots
+from scheduler.assign.packing import Packing, deal_to_points, pack_slots
 from scheduler.assign.problem import AssignmentProblem, compile_problem, full_capacity
 from scheduler.domain import NO_REF, Scenario
-from scheduler.doorstep import apply_doorstep, plan_doorstep
+from scheduler.doorstep import DoorstepPlan, apply_doorstep, plan_doorstep
 from scheduler.doorstep.keep import keep_visits, merge
 from scheduler.kpis import community_figures, schedule_kpis
 from scheduler.limits import DEFAULT_LIMITS, SolverLimits
-from scheduler.schedule import POINT, Schedule, Unserved, changed_visits
+from scheduler.schedule import POINT, Roster, Schedule, Unserved, changed_visits
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +41,13 @@ class Previous:
     slot: np.ndarray  # int32 per household
 
     @classmethod
-    def from_schedule(cls, scenario: Scenario, schedule: Schedule) -> Previous:
+    def of(cls, scenario: Scenario, schedule: Schedule | None) -> Previous:
+        """Each household's point and slot in `schedule` (nothing kept when None)."""
         n = len(scenario.households)
         point = np.full(n, NO_REF, dtype=np.int32)
         slot = np.full(n, NO_REF, dtype=np.int32)
+        if schedule is None:
+            return cls(point=point, slot=slot)
         slot_s = scenario.settings.slot_minutes * 60
         # Only visits that are whole slots of this round count (a schedule of another round
         # or slot length keeps nothing).
@@ -95,7 +97,8 @@ def solve_assignment(
     With `previous` (a published schedule of the same scenario's residents), households
     keep their point and slot wherever the new rules and capacity allow. `capacity`
     (persons per point and slot) defaults to every desk staffed in the open hours; the
-    staffing passes what the staff on duty can sample.
+    roster then holds the door teams only (`points_staffed` false): `scheduler.plan`
+    staffs the points too.
 
     The min-cost flow is exact and deterministic; the CP-SAT re-packing that households'
     integrality sometimes needs runs with `limits` (seed, time limit, one worker), so
@@ -103,16 +106,35 @@ def solve_assignment(
     """
     began = time.perf_counter()
     step = progress or (lambda message: None)
-    settings = scenario.settings
     step("eligible points")
     reached = reach(scenario)
+    kept = Previous.of(scenario, previous)
+    visits = assign_points(scenario, reached, capacity, kept, limits, step)
+    step("doorstep teams and routes")
+    door = plan_door_visits(scenario, reached, previous, limits)
+    return assemble(scenario, reached, visits, door, previous=previous, began=began, step=step)
+
+
+@dataclass(frozen=True)
+class PointVisits:
+    """Households placed at points and slots by one flow and packing."""
+
+    problem: AssignmentProblem
+    packing: Packing
+    terms: dict[str, int]
+
+
+def assign_points(
+    scenario: Scenario,
+    reached: Reach,
+    capacity: np.ndarray | None,
+    kept: Previous,
+    limits: SolverLimits,
+    step: Progress,
+) -> PointVisits:
+    """The flow and the slot packing for `capacity` persons per (point, slot) (None: every desk staffed)."""
     if capacity is None:
         capacity = full_capacity(scenario, reached.usable)
-    n_households = len(scenario.households)
-    if previous is not None:
-        kept = Previous.from_schedule(scenario, previous)
-    else:
-        kept = Previous(np.full(n_households, NO_REF, dtype=np.int32), np.full(n_households, NO_REF, dtype=np.int32))
     problem = compile_problem(scenario, reached.demand, reached.eligible, capacity, kept.point, kept.slot)
     step(f"flow over {problem.n_classes} classes and {len(problem.eligible.point)} building-point pairs")
     model = build_model(problem)
@@ -120,33 +142,57 @@ def solve_assignment(
     visits = model.arc_sets[0]
     step("households to slots")
     chosen = deal_to_points(problem, visits.tail, visits.head - problem.n_classes, result.flows["visit"])
-    packing = pack_slots(problem, chosen, limits)
+    return PointVisits(problem, pack_slots(problem, chosen, limits), dict(result.terms))
 
-    schedule = Schedule.blank(len(scenario.residents))
-    at_point = schedule.place_households(
-        scenario.residents.household, packing.point, packing.slot, settings.slot_minutes * 60
-    )
-    schedule.unserved = _unserved(scenario, problem, packing.unplaced)
-    step("doorstep teams and routes")
+
+def plan_door_visits(
+    scenario: Scenario, reached: Reach, previous: Schedule | None, limits: SolverLimits
+) -> DoorstepPlan:
+    """Teams and routes for every household served at its door; routes under way stay as published."""
     at_door = np.flatnonzero(reached.demand.doorstep != AT_POINT)
     if previous is not None and previous.has_roster and len(previous.routes):
-        # Mid-round: routes under way stay as they are; only new door visits are planned.
         under_way = keep_visits(scenario, previous, at_door)
         new = np.setdiff1d(at_door, under_way.households)
-        door = merge(under_way.plan, plan_doorstep(scenario, new, limits=limits, busy=under_way.busy))
-    else:
-        door = plan_doorstep(scenario, at_door, limits=limits)
+        return merge(under_way.plan, plan_doorstep(scenario, new, limits=limits, busy=under_way.busy))
+    return plan_doorstep(scenario, at_door, limits=limits)
+
+
+def assemble(
+    scenario: Scenario,
+    reached: Reach,
+    visits: PointVisits,
+    door: DoorstepPlan,
+    *,
+    previous: Schedule | None,
+    began: float,
+    step: Progress,
+    point_roster: Roster | None = None,
+    open_desks: np.ndarray | None = None,
+    unserved: list[Unserved] | None = None,
+) -> Schedule:
+    """The schedule of placed households and door visits, with its KPIs.
+
+    With `point_roster` (the staffing's point duties, with the `open_desks` they staff)
+    the schedule claims to staff its points; `unserved` then replaces the packing's own
+    list of households without room.
+    """
+    problem, packing = visits.problem, visits.packing
+    schedule = Schedule.blank(len(scenario.residents))
+    at_point = schedule.place_households(
+        scenario.residents.household, packing.point, packing.slot, scenario.settings.slot_minutes * 60
+    )
+    schedule.unserved = unserved_residents(scenario, problem, packing.unplaced) if unserved is None else unserved
+    if point_roster is not None:
+        schedule.roster = point_roster
     apply_doorstep(scenario, schedule, door)
-    # The roster holds the doorstep teams; point desks are assumed staffed until the
-    # staffing solver rosters them too.
-    schedule.has_roster, schedule.points_staffed = True, False
+    schedule.has_roster, schedule.points_staffed = True, point_roster is not None
 
     step("walking lower bound")
     persons_by_building = np.bincount(scenario.residents.building[at_point], minlength=len(scenario.buildings)).astype(
         np.int64
     )
     bound = walk_lower_bound(problem, persons_by_building)
-    objective = dict(result.terms)
+    objective = dict(visits.terms)
     objective["moved_persons"] //= max(stability.move_cost(problem), 1)
     objective["unserved_persons"] //= coverage.UNSERVED_COST
     if previous is not None:
@@ -158,6 +204,7 @@ def solve_assignment(
         walk_m_lower_bound=bound,
         solve_seconds=time.perf_counter() - began,
         objective=objective,
+        open_desks=open_desks,
     )
     schedule.kpis["doorstep"] = door.kpis
     if log.isEnabledFor(logging.INFO):
@@ -183,7 +230,7 @@ def solve_assignment(
     return schedule
 
 
-def _unserved(scenario: Scenario, problem: AssignmentProblem, no_room: list[int]) -> list[Unserved]:
+def unserved_residents(scenario: Scenario, problem: AssignmentProblem, no_room: list[int]) -> list[Unserved]:
     """Every resident who cannot be served, with the reason and where it bites."""
     demand = problem.demand
     buildings = scenario.buildings

@@ -50,7 +50,7 @@ class Calendar:
         self.max_shift_slots = int(st.max_shift_hours * 60 + 1e-9) // st.slot_minutes
         self.break_slots = max(1, math.ceil(st.min_break_minutes / st.slot_minutes))
         self.day_limit = st.max_day_hours * 60
-        self._day_minutes = _day_minutes(st)  # (n_slots, n_days) minutes of each slot in each calendar day
+        self.day_minutes = _day_minutes(st)  # (n_slots, n_days) minutes of each slot in each calendar day
 
     # -- questions ------------------------------------------------------------------------
 
@@ -65,7 +65,7 @@ class Calendar:
 
     def day_used(self, w: int) -> np.ndarray:
         """Minutes of duty per calendar day the worker already has."""
-        return self.occupied[w].astype(np.float64) @ self._day_minutes
+        return self.occupied[w].astype(np.float64) @ self.day_minutes
 
     def can_take(self, w: int, first: int, stop: int) -> bool:
         """Worker `w` may take the duty `[first, stop)` on top of what they already do."""
@@ -73,7 +73,7 @@ class Calendar:
             return False
         if not self.free(w)[first:stop].all():
             return False
-        used = self.day_used(w) + self._day_minutes[first:stop].sum(axis=0)
+        used = self.day_used(w) + self.day_minutes[first:stop].sum(axis=0)
         return bool((used <= self.day_limit + 1e-6).all())
 
     def candidates(self, w: int, min_slots: int = 1) -> list[Duty]:
@@ -85,7 +85,7 @@ class Calendar:
         """
         free = self.free(w)
         used = self.day_used(w)
-        per_slot = self._day_minutes
+        per_slot = self.day_minutes
         duties: list[Duty] = []
         s = 0
         while s < self.n_slots:
