@@ -1,8 +1,9 @@
 """Stability: a re-solve keeps the published roster where it can.
 
-Each slot of a chosen duty that the worker did not work in that role at this point before
-costs one (`changed_duty_slots`); duties as they were cost nothing, and the search of a
-re-solve starts from them (`published_duties`).
+Every slot that differs from the published roster costs one (`changed_duty_slots`): a new
+slot on duty, and a published slot (worker, role, point) dropped or shortened away. Duties
+as they were cost nothing, and the search of a re-solve starts from them
+(`published_duties`).
 """
 
 from __future__ import annotations
@@ -15,29 +16,35 @@ from scheduler.staffing.model import PointModel, Terms
 def build(pm: PointModel) -> Terms:
     if pm.previous is None:
         return {}
-    tp = pm.templates
-    cost = []
-    for i in range(len(tp)):
-        key = (int(tp.worker[i]), int(tp.role[i]))
-        before = pm.previous.get(key)
-        a, b = int(tp.first[i]), int(tp.stop[i])
-        new = b - a if before is None else int((~before[a:b]).sum())
-        if new:
-            cost.append(new * pm.chosen[i])
-    return {"changed_duty_slots": sum(cost)}
+    change = _change(pm)
+    kept_off = sum(int(mask.sum()) for mask in pm.previous.values())
+    return {"changed_duty_slots": kept_off + sum(int(c) * pm.chosen[i] for i, c in enumerate(change) if c)}
 
 
 def evaluate(pm: PointModel, chosen: list[int]) -> dict[str, int]:
     """`changed_duty_slots` of the roster of templates `chosen`."""
     if pm.previous is None:
         return {}
+    kept_off = sum(int(mask.sum()) for mask in pm.previous.values())
+    return {"changed_duty_slots": kept_off + int(_change(pm)[chosen].sum())}
+
+
+def _change(pm: PointModel) -> np.ndarray:
+    """Per template: its new slots less the published slots it keeps.
+
+    A worker's chosen templates of one role never overlap, so the published slots no chosen
+    template keeps plus the new slots is the sum of these over the chosen templates, plus
+    every published slot.
+    """
+    assert pm.previous is not None
     tp = pm.templates
-    changed = 0
-    for i in chosen:
+    change = np.zeros(len(tp), dtype=np.int64)
+    for i in range(len(tp)):
         before = pm.previous.get((int(tp.worker[i]), int(tp.role[i])))
         a, b = int(tp.first[i]), int(tp.stop[i])
-        changed += b - a if before is None else int((~before[a:b]).sum())
-    return {"changed_duty_slots": changed}
+        kept = 0 if before is None else int(before[a:b].sum())
+        change[i] = (b - a - kept) - kept
+    return change
 
 
 def published_duties(pm: PointModel) -> list[int]:
