@@ -13,7 +13,6 @@ most of those on duty), the residents left `no_staff`, and the validator's verdi
 from __future__ import annotations
 
 import argparse
-import resource
 import sys
 import tempfile
 import time
@@ -21,16 +20,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench_assign import peak_rss_gib  # the script's folder is on sys.path
+
 from fixtures.generate import generate
 from scheduler.assign.solve import solve_assignment
 from scheduler.ledger import read_scenario
 from scheduler.limits import SolverLimits
 from scheduler.plan import solve_schedule
 from scheduler.validate import validate
-
-
-def peak_rss_gib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
 def main() -> None:
