@@ -7,7 +7,8 @@ into its open slots: households kept from a previous schedule first, then regula
 households building by building filling the slots evenly in time order, then special
 groups into the least crowded slots. A household that finds no room is offered the
 other points it may use, nearest first, then a point whose free places suffice is
-re-packed exactly (CP-SAT); only then is it reported as without capacity.
+re-packed exactly (CP-SAT; at most REPACK_ATTEMPTS tries per packing); only then is it
+reported as without capacity.
 """
 
 from __future__ import annotations
@@ -20,6 +21,11 @@ from scheduler.assign.problem import AssignmentProblem
 from scheduler.assign.repack import repack
 from scheduler.domain import NO_REF
 from scheduler.limits import SolverLimits
+
+# Exact re-packings one packing may try. Each re-packs a whole point's slots with CP-SAT;
+# under the staffed capacity of a short-staffed area thousands of households may overflow,
+# and without a cap the packing would spend minutes placing a few of them.
+REPACK_ATTEMPTS = 100
 
 
 @dataclass
@@ -121,6 +127,7 @@ def pack_slots(problem: AssignmentProblem, chosen: np.ndarray, limits: SolverLim
 
     unplaced: list[int] = []
     eligible = problem.eligible
+    repacks_left = REPACK_ATTEMPTS
     for h in sorted(overflow + np.flatnonzero((chosen == NO_REF) & (problem.household_class != NO_REF)).tolist()):
         s = int(size[h])
         candidates = eligible.point[eligible.of(int(demand.building[h]))].tolist()
@@ -131,7 +138,16 @@ def pack_slots(problem: AssignmentProblem, chosen: np.ndarray, limits: SolverLim
                 slot[h], point_of[h] = t, p
                 break
         else:
-            if not any(_repack_into(problem, p, h, open_slots_of[p], load, slot, point_of, limits) for p in candidates):
+            fitted = False
+            for p in candidates:
+                if repacks_left <= 0:
+                    break
+                if _room(problem, p, h, open_slots_of[p], load):
+                    repacks_left -= 1
+                    if _repack_into(problem, p, h, open_slots_of[p], load, slot, point_of, limits):
+                        fitted = True
+                        break
+            if not fitted:
                 unplaced.append(h)
     return Packing(point=point_of, slot=slot, load=load, unplaced=unplaced)
 
@@ -149,8 +165,6 @@ def _repack_into(
     """Fit household h at point p by re-packing p's households exactly (CP-SAT); True if it fits."""
     size = problem.demand.size
     cap = problem.capacity[p, open_slots]
-    if int((cap - load[p, open_slots]).sum()) < int(size[h]):
-        return False  # not enough places at all: no packing can help
     members = np.append(np.flatnonzero(point_of == p), h)
     current = slot[members].copy()
     current[-1] = NO_REF
@@ -161,6 +175,12 @@ def _repack_into(
     point_of[h] = p
     load[p] = np.bincount(packed, weights=size[members], minlength=load.shape[1]).astype(np.int64)
     return True
+
+
+def _room(problem: AssignmentProblem, p: int, h: int, open_slots: np.ndarray, load: np.ndarray) -> bool:
+    """Point p has places enough for household h over all its slots (else no re-packing can help)."""
+    free = problem.capacity[p, open_slots] - load[p, open_slots]
+    return int(free.sum()) >= int(problem.demand.size[h])
 
 
 def _least_loaded(load: np.ndarray, cap: np.ndarray, open_slots: np.ndarray, size: int) -> int:

@@ -13,6 +13,8 @@ from ortools.sat.python import cp_model
 
 from scheduler.limits import SolverLimits
 
+REPACK_DETERMINISTIC_S = 1.0  # a point's households, a few thousand booleans: ample for a feasible re-packing
+
 
 def repack(
     sizes: np.ndarray, current: np.ndarray, capacity: np.ndarray, slots: np.ndarray, limits: SolverLimits
@@ -40,7 +42,7 @@ def repack(
     solver = cp_model.CpSolver()
     solver.parameters.random_seed = limits.seed
     # The deterministic limit decides (same input, same answer); the wall clock is only a guard.
-    solver.parameters.max_deterministic_time = limits.time_limit_s
+    solver.parameters.max_deterministic_time = min(limits.time_limit_s, REPACK_DETERMINISTIC_S)
     solver.parameters.max_time_in_seconds = limits.time_limit_s * 10
     solver.parameters.num_workers = limits.workers
     status = solver.solve(model)
