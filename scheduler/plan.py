@@ -79,6 +79,7 @@ def solve_schedule(
         step=step,
         point_roster=staffing.roster,
         open_desks=staffing.open_desks,
+        staffed_capacity=staffing.capacity,
         unserved=unserved,
     )
     schedule.kpis["staff_shortfall"] = short

@@ -182,6 +182,7 @@ def test_same_input_and_seed_same_roster(demo: Scenario, demo_schedule: Schedule
 def test_resolve_keeps_the_published_roster(demo: Scenario, demo_schedule: Schedule) -> None:
     """Re-solving the unchanged scenario against its own schedule keeps every point duty and visit."""
     again = solve_schedule(demo, previous=demo_schedule)
+    assert validate(demo, again).ok, validate(demo, again).text()
     assert again.kpis["staffing"]["objective"].get("changed_duty_slots", 0) == 0
     assert point_duties(again.roster) == point_duties(demo_schedule.roster)
     assert again.kpis["objective"]["changed_visits"] == 0

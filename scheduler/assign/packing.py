@@ -25,7 +25,7 @@ from scheduler.limits import SolverLimits
 # Exact re-packings one packing may try. Each re-packs a whole point's slots with CP-SAT;
 # under the staffed capacity of a short-staffed area thousands of households may overflow,
 # and without a cap the packing would spend minutes placing a few of them.
-REPACK_ATTEMPTS = 100
+REPACK_ATTEMPTS = 20
 
 
 @dataclass

@@ -13,7 +13,7 @@ from ortools.sat.python import cp_model
 
 from scheduler.limits import SolverLimits
 
-REPACK_DETERMINISTIC_S = 1.0  # a point's households, a few thousand booleans: ample for a feasible re-packing
+REPACK_DETERMINISTIC_S = 0.5  # a point's households, a few thousand booleans: ample for a feasible re-packing
 
 
 def repack(

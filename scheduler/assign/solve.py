@@ -168,12 +168,14 @@ def assemble(
     step: Progress,
     point_roster: Roster | None = None,
     open_desks: np.ndarray | None = None,
+    staffed_capacity: np.ndarray | None = None,
     unserved: list[Unserved] | None = None,
 ) -> Schedule:
     """The schedule of placed households and door visits, with its KPIs.
 
-    With `point_roster` (the staffing's point duties, with the `open_desks` they staff)
-    the schedule claims to staff its points; `unserved` then replaces the packing's own
+    With `point_roster` (the staffing's point duties, with the `open_desks` and the
+    `staffed_capacity` they give) the schedule claims to staff its points, and its KPIs
+    measure against what the staff can sample; `unserved` then replaces the packing's own
     list of households without room.
     """
     problem, packing = visits.problem, visits.packing
@@ -200,7 +202,7 @@ def assemble(
     schedule.kpis = schedule_kpis(
         scenario,
         schedule,
-        capacity=problem.capacity,
+        capacity=problem.capacity if staffed_capacity is None else staffed_capacity,
         walk_m_lower_bound=bound,
         solve_seconds=time.perf_counter() - began,
         objective=objective,
