@@ -72,7 +72,7 @@ def import_scenario(
             return found, False
         for table, rows in _ledger_rows(scenario, scenario_id):
             try:
-                _bulk_insert(conn, table, rows, chunk_rows)
+                bulk_insert(conn, table, rows, chunk_rows)
             except Exception as exc:
                 raise LedgerImportError(f"import into {table.name} failed: {exc}") from exc
     return scenario_id, True
@@ -194,7 +194,7 @@ def _chunks(rows: Iterable[tuple[Any, ...]], size: int) -> Iterator[list[tuple[A
         yield chunk
 
 
-def _bulk_insert(conn: Connection, table: sa.Table, rows: Iterable[tuple[Any, ...]], chunk_rows: int) -> None:
+def bulk_insert(conn: Connection, table: sa.Table, rows: Iterable[tuple[Any, ...]], chunk_rows: int) -> None:
     """Write `rows` (tuples in the table's column order) on the raw DBAPI connection."""
     columns = [c.name for c in table.columns]
     raw = conn.connection.driver_connection

@@ -125,7 +125,7 @@ class Resident(SQLModel, table=True):
     flags: int = Field(default=0, sa_type=sa.SmallInteger)  # bitmask over scheduler.domain.FLAGS
     id_hash: str | None = Field(default=None, sa_type=HASH, index=True)
     phone_hash: str | None = Field(default=None, sa_type=HASH)
-    phone_tail_hash: str | None = Field(default=None, sa_type=HASH)
+    phone_tail_hash: str | None = Field(default=None, sa_type=HASH, index=True)  # the resident look-up's key
 
 
 class Point(SQLModel, table=True):
@@ -171,6 +171,8 @@ class ScheduleVersion(SQLModel, table=True):
     __table_args__ = (
         sa.CheckConstraint("status IN ('draft', 'published')", name="status"),
         sa.Index(None, "scenario_id", "status", "published_at"),
+        # One version per input state (see `store.versions.save_draft`); NULL keys never clash.
+        sa.UniqueConstraint("scenario_id", "input_key"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -182,6 +184,12 @@ class ScheduleVersion(SQLModel, table=True):
     kpis: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
     created_at: datetime = Field(default_factory=utcnow, sa_type=AUDIT_TIME)
     published_at: datetime | None = Field(default=None, sa_type=AUDIT_TIME)
+    # What the version was solved from (e.g. parent and zone changes), so a redelivered job finds it.
+    input_key: str | None = Field(default=None, sa_type=TEXT)
+    # The newest zone change its scenario included; publishing marks the changes up to it applied.
+    zone_change_through: int | None = None
+    changed_visits: int | None = None  # residents whose visit differs from the parent's
+    has_roster: bool = Field(default=True, sa_column_kwargs={"server_default": sa.true()})  # False: no roster file
 
 
 class Visit(SQLModel, table=True):
@@ -237,3 +245,46 @@ class ZoneChange(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=AUDIT_TIME)
     enqueued_at: datetime | None = Field(default=None, sa_type=AUDIT_TIME)
     applied_version_id: int | None = Field(default=None, foreign_key="schedule_version.id", ondelete="SET NULL")
+
+
+class Job(SQLModel, table=True):
+    """A requested solve, as the API reports it: queued, running, done (with its version) or failed."""
+
+    __table_args__ = (
+        sa.CheckConstraint("status IN ('queued', 'running', 'done', 'failed')", name="status"),
+        sa.Index(None, "scenario_id", "status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(sa_type=sa.String(16))  # solve (requested) or resolve (after zone changes)
+    scenario_id: int = Field(foreign_key="scenario.id", ondelete="CASCADE")
+    status: str = Field(default="queued", sa_type=sa.String(16))
+    cause: str = Field(default="", sa_type=TEXT)
+    seed: int = 0
+    version_id: int | None = Field(default=None, foreign_key="schedule_version.id", ondelete="SET NULL")
+    error: str | None = Field(default=None, sa_type=TEXT)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=AUDIT_TIME)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=AUDIT_TIME)
+    enqueued_at: datetime | None = Field(default=None, sa_type=AUDIT_TIME)  # NULL: the relay sends it
+
+
+# --- API access (api/) ------------------------------------------------------------------------
+
+
+class ApiToken(SQLModel, table=True):
+    """A bearer token of the API. Only its SHA-256 is kept: the token is shown once, when created."""
+
+    __tablename__ = "api_token"
+    __table_args__ = (sa.CheckConstraint("role IN ('coordinator', 'planner', 'admin')", name="role"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(sa_type=TEXT)  # who holds it, e.g. "锦园社区 duty desk"
+    role: str = Field(sa_type=sa.String(16))
+    # A coordinator's scope: the community ids whose lists the token may read (a street's communities).
+    communities: list[str] = Field(default_factory=list, sa_type=sa.JSON)
+    street: str | None = Field(default=None, sa_type=TEXT)  # the street (街道) those communities make up
+    token_hash: str = Field(sa_type=HASH, unique=True)
+    prefix: str = Field(sa_type=sa.String(16))  # the token's first characters, to recognise it in a list
+    created_at: datetime = Field(default_factory=utcnow, sa_type=AUDIT_TIME)
+    expires_at: datetime | None = Field(default=None, sa_type=AUDIT_TIME)
+    revoked_at: datetime | None = Field(default=None, sa_type=AUDIT_TIME)

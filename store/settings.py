@@ -21,6 +21,15 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///var/sched.db"
     # None: dramatiq's in-memory broker with an in-process worker.
     redis_url: str | None = None
+    # Workers (workers/): each CP-SAT stage of a solve stops at solver_time_limit_s; a whole solve
+    # (many stages) is cut at solve_time_limit_s, well above it, and then fails its job.
+    solver_time_limit_s: float = 10.0
+    solve_time_limit_s: float = 1800.0
+    # A worker silent this long is taken for dead and its messages are redelivered; the check
+    # runs on about redis_maintenance_chance of every million broker commands.
+    worker_heartbeat_timeout_ms: int = 60_000
+    redis_maintenance_chance: int = 10_000
+    redis_namespace: str = "dramatiq"  # prefix of the broker's keys: separate deployments on one Redis
     # Key of the hashes of id numbers and phones (see `scheduler.privacy`).
     hash_salt: SecretStr | None = None
 
@@ -30,6 +39,12 @@ class Settings(BaseSettings):
             if self.environment != "development":
                 raise ValueError(f"HASH_SALT must be set when ENVIRONMENT is {self.environment!r}")
             self.hash_salt = SecretStr(DEVELOPMENT_SALT)
+        return self
+
+    @model_validator(mode="after")
+    def _solver_stops_before_the_solve(self) -> Settings:
+        if not 0 < self.solver_time_limit_s < self.solve_time_limit_s:
+            raise ValueError("SOLVER_TIME_LIMIT_S must be positive and below SOLVE_TIME_LIMIT_S")
         return self
 
     @property

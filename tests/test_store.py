@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from pydantic import ValidationError
 from sqlalchemy import Engine
 from sqlmodel import SQLModel
@@ -22,7 +23,7 @@ from scheduler import domain
 from scheduler.ledger import ledger_digest, read_scenario
 from scheduler.ledger.columns import canonical_header
 from scheduler.ledger.sources import csv_encoding
-from store.engine import make_engine, normalise_url, upgrade
+from store.engine import alembic_config, make_engine, normalise_url, upgrade
 from store.ledger_import import LedgerImportError, import_scenario, list_scenarios, scenario_summary
 from store.settings import DEVELOPMENT_SALT, Settings
 from tests.ledgers import EXAMPLES, write_ledger
@@ -96,7 +97,7 @@ def test_migration_matches_models(db_engine: Engine) -> None:
     with db_engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
         assert compare_metadata(context, SQLModel.metadata) == []
-        assert context.get_current_revision() == "0001"
+        assert context.get_current_revision() == ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 def test_import_round_trip(db_engine: Engine, ledger: tuple[Path, domain.Scenario], salt: bytes) -> None:

@@ -39,9 +39,9 @@ from scheduler.ledger.hours import HoursError, parse_hours
 from scheduler.ledger.sources import (
     SETTINGS_FILE,
     FolderSource,
+    LedgerSource,
     RawSettings,
     UnreadableFile,
-    WorkbookSource,
     open_source,
 )
 from scheduler.privacy import hash_id_number, hash_phone, hash_resident_phone_tail
@@ -97,8 +97,12 @@ def read_scenario(path: Path, *, salt: bytes, accept_suggestions: bool = False) 
         source = open_source(path)
     except UnreadableFile as err:
         raise LedgerError([Problem(path.name, None, None, None, str(err).removeprefix(f"{path.name}: "))]) from None
-    reader = _LedgerReader(source, salt, accept_suggestions)
-    return reader.read()
+    return read_source(source, salt=salt, accept_suggestions=accept_suggestions)
+
+
+def read_source(source: LedgerSource, *, salt: bytes, accept_suggestions: bool = False) -> Scenario:
+    """Read and validate a ledger from any source (`read_scenario` opens a folder or workbook)."""
+    return _LedgerReader(source, salt, accept_suggestions).read()
 
 
 class _Columns:
@@ -136,7 +140,7 @@ class _Columns:
 
 
 class _LedgerReader:
-    def __init__(self, source: FolderSource | WorkbookSource, salt: bytes, accept_suggestions: bool) -> None:
+    def __init__(self, source: LedgerSource, salt: bytes, accept_suggestions: bool) -> None:
         self.source = source
         self.salt = salt
         self.accept_suggestions = accept_suggestions

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from scheduler.ledger.columns import TABLES, TableSpec
 
@@ -36,6 +36,14 @@ class RawSettings:
     label: str
     values: dict[str, tuple[Any, int | None]]  # key → (value, line)
     error: str | None = None  # the file as a whole cannot be read
+
+
+class LedgerSource(Protocol):
+    """Anything the reader can read a ledger from: a folder, a workbook, or stored tables."""
+
+    def settings(self) -> RawSettings | None: ...
+
+    def table(self, spec: TableSpec) -> Table | None: ...
 
 
 class UnreadableFile(ValueError):
