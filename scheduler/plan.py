@@ -47,8 +47,17 @@ def solve_schedule(
     previous: Schedule | None = None,
     limits: SolverLimits = DEFAULT_LIMITS,
     progress: Progress | None = None,
+    room: np.ndarray | None = None,
+    staffed: np.ndarray | None = None,
+    busy: np.ndarray | None = None,
 ) -> Schedule:
-    """Every resident's visit, the doorstep routes and the roster, kept close to `previous` when given."""
+    """Every resident's visit, the doorstep routes and the roster, kept close to `previous` when given.
+
+    `room` (points × slots), when given, caps the persons placed at each point and slot; the
+    points flagged in `staffed` have their staff on duty already (a re-solve of part of a
+    scenario): they take residents up to `room` and get no new duties. `busy` (workers × slots)
+    marks slots taken by duties kept from outside the scenario; it holds for point duties only.
+    """
     began = time.perf_counter()
     step = progress or (lambda message: None)
     step("eligible points")
@@ -57,16 +66,24 @@ def solve_schedule(
     step("doorstep teams and routes")
     door = plan_door_visits(scenario, reached, previous, limits)
     full = full_capacity(scenario, reached.usable)
+    if room is not None:
+        full = np.minimum(full, room)
     wanted = assign_points(scenario, reached, full, kept, limits, step)
     step("staff at the points")
     published = previous.roster if previous is not None and previous.points_staffed else None
+    held = np.zeros(len(scenario.points), dtype=bool) if staffed is None else staffed
     staffing = staff_points(
-        scenario, wanted.packing.load, busy=busy_slots(scenario, door.roster), previous=published, limits=limits
+        scenario,
+        np.where(held[:, None], 0, wanted.packing.load),
+        busy=busy_slots(scenario, door.roster) if busy is None else busy | busy_slots(scenario, door.roster),
+        previous=published,
+        limits=limits,
     )
+    capacity = np.where(held[:, None], full, staffing.capacity)
     visits = wanted
-    if (wanted.packing.load > staffing.capacity).any():
+    if (wanted.packing.load > capacity).any():
         step("residents to the staffed desks")
-        visits = assign_points(scenario, reached, np.minimum(full, staffing.capacity), kept, limits, step)
+        visits = assign_points(scenario, reached, np.minimum(full, capacity), kept, limits, step)
     unserved = unserved_residents(scenario, visits.problem, visits.packing.unplaced)
     unserved, short = _no_staff(scenario, unserved, wanted.packing.point, staffing)
     schedule = assemble(
@@ -79,7 +96,7 @@ def solve_schedule(
         step=step,
         point_roster=staffing.roster,
         open_desks=staffing.open_desks,
-        staffed_capacity=staffing.capacity,
+        staffed_capacity=capacity,
         unserved=unserved,
     )
     schedule.kpis["staff_shortfall"] = short
