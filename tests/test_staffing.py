@@ -195,3 +195,33 @@ def test_hours_balance_and_coverage_are_reported(demo_schedule: Schedule) -> Non
     for figures in staffing["hours_by_kind"].values():
         assert figures["min_hours"] <= figures["mean_hours"] <= figures["max_hours"]
     assert (demo_schedule.mode == POINT).any()
+
+
+def test_resolve_drops_published_duties_that_a_new_door_duty_pushes_past_the_day(
+    demo: Scenario, demo_schedule: Schedule
+) -> None:
+    """A re-solve keeps max_day_hours when a worker's published day is full and a door duty is added."""
+    st = demo.settings
+    slot_s = st.slot_minutes * 60
+    ro = demo_schedule.roster
+    first_day = np.arange(st.n_slots) < (24 * 60 - st.start_minute_of_day) // st.slot_minutes
+    day_end = int(first_day.sum()) * slot_s
+    on_day = (ro.point != NO_REF) & (ro.end <= day_end)
+    hours = np.bincount(ro.worker[on_day], weights=(ro.end - ro.start)[on_day] / 3600, minlength=len(demo.workers))
+    available = slot_masks(demo.workers.available, st)
+    on_duty = busy_slots(demo, ro)
+    # A worker with a full first day who is still free (and a break away from duty) for one more hour.
+    near = on_duty.copy()
+    near[:, 1:] |= on_duty[:, :-1]
+    near[:, :-1] |= on_duty[:, 1:]
+    free = available & ~near & first_day
+    candidates = [w for w in np.flatnonzero(hours >= 7.5).tolist() if free[w].sum() >= 2]
+    assert candidates, "the demo has a worker with a full day and a free hour"
+    w = candidates[0]
+    first = int(np.flatnonzero(free[w])[0])
+    busy = np.zeros((len(demo.workers), st.n_slots), dtype=bool)
+    busy[w, first : first + 2] = True
+    result = staff_points(demo, point_slot_loads(demo, demo_schedule), busy=busy, previous=ro)
+    mine = (result.roster.worker == w) & (result.roster.end <= day_end)
+    day_minutes = (result.roster.end - result.roster.start)[mine].sum() / 60
+    assert day_minutes + 2 * st.slot_minutes <= st.max_day_hours * 60

@@ -48,14 +48,26 @@ def _change(pm: PointModel) -> np.ndarray:
 
 
 def published_duties(pm: PointModel) -> list[int]:
-    """Templates that are whole duties of the published roster (where the search starts a re-solve)."""
+    """Templates that are whole duties of the published roster and still keep rule 7 together.
+
+    This is where the search of a re-solve starts. A published duty whose template no
+    longer exists (the worker is now busy then) is gone already; one that would take the
+    worker past `max_day_hours` next to duties added since (a new door team) is left out too.
+    """
     if pm.previous is None:
         return []
-    tp = pm.templates
+    tp, cal = pm.templates, pm.calendar
     out = []
-    for i in range(len(tp)):
-        before = pm.previous.get((int(tp.worker[i]), int(tp.role[i])))
-        if before is not None and _was_duty(before, int(tp.first[i]), int(tp.stop[i])):
+    room: dict[int, np.ndarray] = {}
+    for i in np.lexsort((tp.first, tp.worker)).tolist():
+        w, a, b = int(tp.worker[i]), int(tp.first[i]), int(tp.stop[i])
+        before = pm.previous.get((w, int(tp.role[i])))
+        if before is None or not _was_duty(before, a, b):
+            continue
+        left = room.setdefault(w, cal.day_limit - cal.day_used(w))
+        minutes = cal.day_minutes[a:b].sum(axis=0)
+        if (minutes <= left + 1e-6).all():
+            room[w] = left - minutes
             out.append(i)
     return out
 
