@@ -8,6 +8,7 @@ a machine with nothing but the ledger.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -30,6 +31,8 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="The database: migrations and imported scenarios.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+token_app = typer.Typer(help="Bearer tokens of the API: create, list, revoke.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
 console = Console()
 err_console = Console(stderr=True)
 
@@ -168,9 +171,12 @@ def solve(
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the CP-SAT stages: same ledger and seed, same schedule.")] = 0,
     time_limit: Annotated[float, typer.Option(help="Seconds each CP-SAT stage may take.")] = 10.0,
+    processes: Annotated[
+        int, typer.Option(help="Processes for the points' staffing models; the schedule does not depend on it.")
+    ] = os.cpu_count() or 1,
     accept_suggested_hours: AcceptOption = False,
 ) -> None:
-    """Assign every resident a point and slot (or a door visit) and write the schedule files."""
+    """Assign every resident a point and slot (or a door visit), staff the points, write the schedule files."""
     from scheduler.limits import SolverLimits
     from scheduler.plan import solve_schedule
     from scheduler.schedule import read_schedule, write_schedule
@@ -191,7 +197,7 @@ def solve(
         schedule = solve_schedule(
             read,
             previous=before,
-            limits=SolverLimits(seed=seed, time_limit_s=time_limit),
+            limits=SolverLimits(seed=seed, time_limit_s=time_limit, processes=max(1, processes)),
             progress=lambda step: status.update(f"solving: {step}"),
         )
     write_schedule(read, schedule, out)
@@ -200,11 +206,21 @@ def solve(
 
 
 def _print_kpis(kpis: dict[str, Any]) -> None:
-    shown = {k: v for k, v in kpis.items() if k not in ("unserved", "objective")}
+    shown = {k: v for k, v in kpis.items() if not isinstance(v, dict | list)}
     shown["unserved"] = len(kpis.get("unserved", []))
     console.print(_table("KPIs", shown))
     if kpis.get("objective"):
         console.print(_table("objective terms", kpis["objective"]))
+    staffing = kpis.get("staffing")
+    if staffing:
+        console.print(_table("staff: share of requirement covered", staffing["requirement_coverage"]))
+        hours = {
+            kind: f"{h['on_duty']}/{h['workers']} on duty, {h['min_hours']}–{h['max_hours']} h (mean {h['mean_hours']})"
+            for kind, h in staffing["hours_by_kind"].items()
+        }
+        console.print(_table("staff hours by kind", hours))
+    for entry in kpis.get("staff_shortfall", []):
+        console.print(f"[yellow]{entry['text']}[/yellow]")
 
 
 @app.command()
@@ -275,6 +291,226 @@ def db_scenarios() -> None:
     for row in list_scenarios(engine):
         table.add_row(str(row.id), row.name, str(row.start), str(row.created_at))
     console.print(table)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[
+        int, typer.Option(help="API processes. Without REDIS_URL each has its own in-process worker and rate limits.")
+    ] = 1,
+) -> None:
+    """Run the HTTP API (embedded defaults: SQLite and an in-process worker; DATABASE_URL/REDIS_URL for more)."""
+    import uvicorn
+
+    from store.engine import make_engine, upgrade
+
+    settings = _settings()
+    engine = make_engine(settings.database_url)
+    upgrade(engine)  # once, before the processes start
+    engine.dispose()
+    broker = "Redis" if settings.redis_url else "in-process worker (in-memory broker)"
+    console.print(f"API on http://{host}:{port}/api/v1/docs · {make_url_safe(settings.database_url)} · {broker}")
+    uvicorn.run(
+        "api.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+        access_log=False,  # an access log would hold look-up traffic; errors are still logged
+    )
+
+
+def _token_engine() -> Any:
+    from store.engine import make_engine, upgrade
+
+    engine = make_engine(_settings().database_url)
+    upgrade(engine)
+    return engine
+
+
+@token_app.command("create")
+def token_create(
+    role: Annotated[str, typer.Option(help="coordinator, planner or admin.")],
+    name: Annotated[str, typer.Option(help="Who holds the token, e.g. the community's duty desk.")],
+    community: Annotated[
+        list[str] | None, typer.Option(help="A community the coordinator may see (repeat for a street's).")
+    ] = None,
+    street: Annotated[str | None, typer.Option(help="The street (街道) the communities make up.")] = None,
+    days: Annotated[int | None, typer.Option(help="Expire after this many days (default: never).")] = None,
+) -> None:
+    """Create a token and print it once: only its hash is stored."""
+    from datetime import UTC, datetime, timedelta
+
+    from api.auth import TokenError, create_token
+
+    expires = datetime.now(UTC) + timedelta(days=days) if days else None
+    try:
+        token, record = create_token(
+            _token_engine(), name=name, role=role, communities=community, street=street, expires_at=expires
+        )
+    except TokenError as err:
+        err_console.print(f"[red]{err}[/red]", highlight=False)
+        raise typer.Exit(2) from None
+    scope = ", ".join(record.communities) or "every community"
+    err_console.print(f"token {record.id} ({record.role}, {scope}); shown once, keep it safe:", highlight=False)
+    console.print(token, highlight=False, markup=False)
+
+
+@token_app.command("list")
+def token_list() -> None:
+    """List the tokens (never the tokens themselves)."""
+    from api.auth import list_tokens
+
+    table = Table(title="tokens")
+    for column in ("id", "name", "role", "communities", "street", "prefix", "created", "expires", "revoked"):
+        table.add_column(column)
+    for t in list_tokens(_token_engine()):
+        table.add_row(
+            str(t.id),
+            t.name,
+            t.role,
+            ", ".join(t.communities),
+            t.street or "",
+            t.prefix + "…",
+            f"{t.created_at:%Y-%m-%d %H:%M}",
+            f"{t.expires_at:%Y-%m-%d}" if t.expires_at else "",
+            f"{t.revoked_at:%Y-%m-%d %H:%M}" if t.revoked_at else "",
+        )
+    console.print(table)
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: Annotated[int, typer.Argument(help="The token's id (see `sched token list`).")]) -> None:
+    """Revoke a token: it is refused from the next request on."""
+    from api.auth import revoke_token
+
+    if not revoke_token(_token_engine(), token_id):
+        err_console.print(f"[red]no token {token_id}, or already revoked[/red]")
+        raise typer.Exit(1)
+    console.print(f"token {token_id} revoked")
+
+
+@app.command()
+def worker(
+    processes: Annotated[int, typer.Option(help="Worker processes (one solve at a time each, per thread).")] = 1,
+    threads: Annotated[int, typer.Option(help="Threads per process; solves are CPU-bound, so one is usual.")] = 1,
+) -> None:
+    """Run worker processes that solve and re-solve schedules from Redis (REDIS_URL, DATABASE_URL)."""
+    from dramatiq.cli import main as dramatiq_main
+    from dramatiq.cli import make_argument_parser
+
+    settings = _settings()
+    if not settings.redis_url:
+        err_console.print("[red]REDIS_URL is not set: worker processes share work through Redis.[/red]")
+        err_console.print("Without Redis, `sched serve` runs the embedded in-process worker instead.")
+        raise typer.Exit(2)
+    console.print(f"workers on {make_url_safe(settings.redis_url)} · {make_url_safe(settings.database_url)}")
+    # An idle worker polls Redis this often (ms; dramatiq's default is 1000): a zone change waits less.
+    os.environ.setdefault("dramatiq_worker_timeout", "100")
+    args = ["workers.actors", "--processes", str(processes), "--threads", str(threads)]
+    raise typer.Exit(dramatiq_main(make_argument_parser().parse_args(args)))
+
+
+@app.command()
+def site(
+    scenario: ScenarioArg,
+    open_at_most: Annotated[
+        int | None, typer.Option("--open-at-most", help="Open at most K points, with the least total walking.")
+    ] = None,
+    fewest: Annotated[
+        bool, typer.Option("--fewest", help="The fewest points that serve everyone within max_walk_m and capacity.")
+    ] = False,
+    candidates: Annotated[
+        int | None,
+        typer.Option(help="Candidates: the ledger's points plus sites generated at buildings up to this many."),
+    ] = None,
+    site_desks: Annotated[int | None, typer.Option(help="Desks of a generated site (default: the median).")] = None,
+    site_hours: Annotated[
+        str | None, typer.Option(help="Opening hours of a generated site (default: the most common).")
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Folder for points.csv (the chosen points, contract columns) and siting.json."),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the solvers: same ledger and seed, same points.")] = 0,
+    time_limit: Annotated[float, typer.Option(help="Seconds the whole selection may take.")] = 60.0,
+    gap: Annotated[float, typer.Option(help="Stop once walking is proven within this fraction (e.g. 0.0001).")] = 0.0,
+    accept_suggested_hours: AcceptOption = False,
+) -> None:
+    """Choose which sampling points to open: at most K of the candidates, or the fewest that reach everyone."""
+    from scheduler.ledger.columns import TABLES
+    from scheduler.ledger.hours import HoursError, parse_hours
+    from scheduler.ledger.sources import SETTINGS_FILE
+    from scheduler.limits import SolverLimits
+    from scheduler.siting.candidates import CandidateError
+    from scheduler.siting.output import write_figures, write_points
+    from scheduler.siting.plan import site_scenario
+    from scheduler.siting.solve import SitingInfeasible
+
+    if fewest == (open_at_most is not None):
+        err_console.print("[red]give exactly one of --open-at-most K and --fewest[/red]")
+        raise typer.Exit(2)
+    if out is not None and ((out.exists() and not out.is_dir()) or out.resolve() == scenario.resolve()):
+        err_console.print(f"[red]--out {out}: must be a new or existing folder other than the scenario[/red]")
+        raise typer.Exit(2)
+    hours_read = None
+    if site_hours is not None:
+        try:
+            hours_read = parse_hours(site_hours)
+        except HoursError as err:
+            err_console.print(f"[red]--site-hours {site_hours!r}: {err.reason}[/red]", highlight=False)
+            raise typer.Exit(2) from None
+    read = _read(scenario, accept_suggested_hours)
+    try:
+        with console.status("choosing points"):
+            outcome = site_scenario(
+                read,
+                max_open=open_at_most,
+                candidates=candidates,
+                limits=SolverLimits(seed=seed, time_limit_s=time_limit, workers=2),
+                relative_gap=gap,
+                site_desks=site_desks,
+                site_hours=hours_read,
+            )
+    except (CandidateError, SitingInfeasible) as err:
+        err_console.print(f"[red]{err}[/red]", highlight=False)
+        raise typer.Exit(1) from None
+
+    chosen, persons = outcome.chosen_points(), outcome.persons_per_site()[outcome.chosen]
+    table = Table(title=f"{len(chosen)} points chosen")
+    for column in ("point_id", "name", "community", "desks", "residents", "new site"):
+        table.add_column(column)
+    shown = 30
+    generated = outcome.siting.candidates.generated[outcome.chosen]
+    for r in range(min(len(chosen), shown)):
+        community = int(chosen.community[r])
+        table.add_row(
+            chosen.ids[r],
+            chosen.names[r],
+            read.communities[community] if community >= 0 else "(public)",
+            str(chosen.desks[r]),
+            f"{persons[r]:,}",
+            "yes" if generated[r] else "",
+        )
+    console.print(table)
+    if len(chosen) > shown:
+        console.print(f"… and {len(chosen) - shown} more{' (see points.csv)' if out else ''}")
+    figures = outcome.figures()
+    shown_figures = {k: v for k, v in figures.items() if k not in ("stages", "simplifications")}
+    console.print(_table("site selection", shown_figures))
+    console.print(f"simplifications: {figures['simplifications']}", highlight=False)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        if scenario.is_dir():
+            for name in (SETTINGS_FILE, *(f"{t.name}.csv" for t in TABLES if t.name != "points")):
+                if (scenario / name).exists():
+                    shutil.copy2(scenario / name, out / name)
+        write_points(out / "points.csv", outcome)
+        write_figures(out / "siting.json", outcome)
+        console.print(f"chosen points written to {out / 'points.csv'}")
 
 
 def make_url_safe(url: str) -> str:
