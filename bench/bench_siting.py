@@ -63,9 +63,8 @@ def bench_district(args: argparse.Namespace) -> None:
             print(f"generated district seed {args.seed} in {time.perf_counter() - began:.1f} s")
         began = time.perf_counter()
         scenario = read_scenario(folder, salt=b"bench")
-        print(
-            f"read {len(scenario.residents):,} residents, {len(scenario.points)} points in {time.perf_counter() - began:.1f} s"
-        )
+        seconds = time.perf_counter() - began
+        print(f"read {len(scenario.residents):,} residents, {len(scenario.points)} points in {seconds:.1f} s")
         began = time.perf_counter()
         outcome = site_scenario(
             scenario,
