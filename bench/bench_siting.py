@@ -3,7 +3,7 @@
     python bench/bench_siting.py pmedcap
     python bench/bench_siting.py district --scenario /tmp/district --candidates 1500 --open-at-most 450
 
-`pmedcap` solves each instance of ../shared/data/pmedcap (the optimum in its header is only
+`pmedcap` solves each instance of fixtures/pmedcap (from ../shared/data/pmedcap) (the optimum in its header is only
 compared afterwards) and prints time, value, proven bound and whether it is the published
 optimum. `district` reads (or generates) the district, adds generated candidate sites up to
 --candidates, chooses --open-at-most of them (or the fewest, with --fewest), and prints each
@@ -28,7 +28,7 @@ from scheduler.siting.plan import site_scenario
 from scheduler.siting.pmedcap import read_pmedcap
 from scheduler.siting.solve import open_at_most
 
-PMEDCAP = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "pmedcap"
+PMEDCAP = Path(__file__).resolve().parent.parent / "fixtures" / "pmedcap"
 
 
 def bench_pmedcap(args: argparse.Namespace) -> None:
