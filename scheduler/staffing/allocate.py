@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from scheduler.domain import NO_REF
-from scheduler.staffing.pool import POINT_ROLES, Pool
+from scheduler.staffing.pool import Pool
 
 
 def role_need(desks: np.ndarray, order_keepers: np.ndarray, used: np.ndarray) -> np.ndarray:
@@ -77,5 +77,3 @@ def _best(wanted: np.ndarray, allowed: np.ndarray, free: np.ndarray) -> int:
     best = int(np.argmax(value))
     return best if value[best] > 0 else NO_REF
 
-
-__all__ = ["POINT_ROLES", "allocate", "role_need"]

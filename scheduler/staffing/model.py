@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -44,5 +43,3 @@ class PointModel:
         """Template booleans of `role` on duty for the whole of `slot`."""
         return [self.chosen[i] for i in self.on_duty.get((role, slot), ())]
 
-
-Family = Callable[[PointModel], Terms]
