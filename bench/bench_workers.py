@@ -39,13 +39,12 @@ import numpy as np
 import sqlalchemy as sa
 from dramatiq.brokers.redis import RedisBroker
 from sqlalchemy import Engine
-from sqlalchemy.pool import NullPool
 
 from scheduler.domain import Scenario
 from scheduler.ledger import read_scenario
 from scheduler.schedule import POINT, Schedule
 from store import versions
-from store.engine import make_engine, normalise_url, upgrade
+from store.engine import make_engine, scratch_database, upgrade
 from store.ledger_import import import_scenario
 from workers import jobs
 from workers.relay import JOB
@@ -88,24 +87,6 @@ def community_ledger(district: Path, out: Path, residents: int = 10_000) -> str:
         ),
     )
     return community
-
-
-@contextmanager
-def database(admin_url: str) -> Iterator[Engine]:
-    """A fresh PostgreSQL database, dropped afterwards."""
-    admin = make_engine(admin_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
-    name = f"bench_workers_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    engine = make_engine(normalise_url(admin_url).set(database=name))
-    try:
-        upgrade(engine)
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
 
 
 @contextmanager
@@ -161,7 +142,7 @@ def zone_change_latency(admin_url: str, redis_url: str, ledger: Path, changes: i
     scenario = read_scenario(ledger, salt=SALT)
     compounds = scenario.compounds
     print(f"community {scenario.communities[0]}: {len(scenario.residents)} residents, {len(compounds)} compounds")
-    with database(admin_url) as engine, workers(engine, redis_url, 1):
+    with scratch_database(admin_url, "bench_workers") as engine, workers(engine, redis_url, 1):
         scenario_id = import_scenario(engine, scenario, "bench-community")[0]
         began = time.perf_counter()
         jobs.request_solve(engine, scenario_id)
@@ -207,7 +188,7 @@ def p95(figures: list[float]) -> float:
 def district_solve(admin_url: str, redis_url: str, scenario: Scenario) -> None:
     seconds: dict[int, float] = {}
     for processes in (1, 2):
-        with database(admin_url) as engine:
+        with scratch_database(admin_url, "bench_workers") as engine:
             began = time.perf_counter()
             scenario_id = import_scenario(engine, scenario, "bench-district")[0]
             print(f"  imported into PostgreSQL in {time.perf_counter() - began:.1f} s")
@@ -233,7 +214,7 @@ def save_drafts(admin_url: str, scenario: Scenario) -> None:
     schedule.point[:] = rows % len(scenario.points)
     schedule.start[:] = (rows % scenario.settings.n_slots) * scenario.settings.slot_minutes * 60
     schedule.end[:] = schedule.start + scenario.settings.slot_minutes * 60
-    with database(admin_url) as engine, tempfile.TemporaryDirectory() as folder:
+    with scratch_database(admin_url, "bench_workers") as engine, tempfile.TemporaryDirectory() as folder:
         sqlite = make_engine(f"sqlite:///{folder}/bench.db")
         upgrade(sqlite)
         for name, db in (("PostgreSQL", engine), ("SQLite", sqlite)):

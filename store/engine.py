@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import URL, Engine, create_engine, event, make_url
+from sqlalchemy.pool import NullPool
 
 # Any constant works; it only has to be the same in every process that upgrades one database.
 _MIGRATION_LOCK_KEY = 0x5C4ED
@@ -77,3 +81,21 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
             connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK_KEY})")
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
+
+
+@contextmanager
+def scratch_database(admin_url: str | URL, prefix: str) -> Iterator[Engine]:
+    """A fresh, upgraded PostgreSQL database on the server of `admin_url`, dropped afterwards."""
+    admin = make_engine(admin_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    engine = make_engine(normalise_url(admin_url).set(database=name))
+    try:
+        upgrade(engine)
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()

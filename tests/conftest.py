@@ -8,16 +8,14 @@ the end. Without TEST_POSTGRES_URL the PostgreSQL runs are skipped locally and f
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import Engine
-from sqlalchemy.pool import NullPool
 from sqlmodel import SQLModel
 
 import store.models  # noqa: F401  (registers the tables)
-from store.engine import make_engine, normalise_url, upgrade
+from store.engine import make_engine, scratch_database, upgrade
 
 
 @pytest.fixture(scope="session")
@@ -42,19 +40,8 @@ def postgres_engine() -> Iterator[Engine]:
         if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
             pytest.fail("TEST_POSTGRES_URL is not set: CI must test PostgreSQL too")
         pytest.skip("TEST_POSTGRES_URL is not set")
-    admin = make_engine(url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
-    name = f"test_sched_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    engine = make_engine(normalise_url(url).set(database=name))
-    try:
-        upgrade(engine)
+    with scratch_database(url, "test_sched") as engine:
         yield engine
-    finally:
-        engine.dispose()
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
