@@ -1,13 +1,14 @@
-"""Starting solutions: the relaxation's open sets, improved by relocation, and a greedy cover.
+"""Starting solutions: the relaxation's open sets, improved by relocation and swaps, and a greedy cover.
 
 The Lagrangean relaxation opens the sites whose knapsacks pay best. From such an open
 set, the split assignment (a min-cost flow) and relocation alternate: each open site's
 customers move as a group to the site that serves them cheapest, and are assigned
-again, while the cost falls (the classic location-allocation heuristic). The best few
-open sets then get their exact assignment (`assign`: whole nodes where they must be).
-The greedy cover opens, one at a time, the site that can take the most demand not yet
-served, and fills it nearest first: it finds a feasible set whenever the candidates
-serve everyone, with few sites.
+again, while the cost falls (the classic location-allocation heuristic). On small
+problems the best few sets are then improved by swaps (one site closed, one near its
+customers opened, the whole flow re-solved). The best sets get their exact assignment
+(`assign`: whole nodes where they must be). The greedy cover opens, one at a time, the
+site that can take the most demand not yet served and fills it nearest first; `thinned`
+then closes every site the others can do without: a feasible set with few sites.
 """
 
 from __future__ import annotations
@@ -76,6 +77,23 @@ def _cluster_costs(problem: SitingProblem, site: int, served: np.ndarray, load: 
 
 def _loads(problem: SitingProblem, served: np.ndarray) -> np.ndarray:
     return np.bincount(problem.pair_site, weights=served, minlength=problem.n_sites)
+
+
+def thinned(problem: SitingProblem, is_open: np.ndarray) -> np.ndarray:
+    """The open set with every site closed, least loaded first, whose customers the others can still take."""
+    served, unserved = transport(problem, is_open)
+    if unserved:
+        return is_open
+    load = _loads(problem, served)
+    for s in np.lexsort((np.arange(problem.n_sites), load)).tolist():
+        if not is_open[s]:
+            continue
+        trial = is_open.copy()
+        trial[s] = False
+        served, unserved = transport(problem, trial)
+        if not unserved:
+            is_open = trial
+    return is_open
 
 
 def relocated(problem: SitingProblem, is_open: np.ndarray, served: np.ndarray) -> np.ndarray:

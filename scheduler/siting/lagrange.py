@@ -36,7 +36,7 @@ class Objective:
 
 @dataclass
 class SiteKnapsacks:
-    """The knapsacks of every site at one λ: value, what each takes, values at smaller capacities."""
+    """The knapsacks of every site at one λ: each site's value and what it takes."""
 
     value: np.ndarray  # float64 per site: site cost + best knapsack
     take: np.ndarray  # float64 per pair: share of the node the site's knapsack takes
@@ -103,35 +103,16 @@ class Relaxation:
         return take
 
     def _exact(self, reduced: np.ndarray) -> np.ndarray:
-        """0-1 knapsack per site by dynamic programming, all sites at once, item by item."""
-        p = self.problem
-        take = np.zeros(p.n_pairs)
-        candidates = self.by_site[reduced[self.by_site] < 0]
-        if not len(candidates):
+        """0-1 knapsack per site by dynamic programming, then each site's best set read back."""
+        take = np.zeros(self.problem.n_pairs)
+        table = knapsack_table(self, reduced)
+        if table is None:
             return take
-        site = p.pair_site[candidates]
-        sites, first, count = np.unique(site, return_index=True, return_counts=True)
-        weight = self.weight[candidates]
-        room = np.minimum(self.capacity[sites], np.add.reduceat(weight, first))
-        width = int(room.max()) + 1
-        best = np.zeros((len(sites), width))  # least cost within capacity c, items so far
-        taken = np.zeros((int(count.max()), len(sites), width), dtype=bool)
-        cells = np.arange(width)
-        for rank in range(int(count.max())):
-            rows = np.flatnonzero(count > rank)
-            item = candidates[first[rows] + rank]
-            w = self.weight[item]
-            source = cells[None, :] - w[:, None]
-            fits = (source >= 0) & (cells[None, :] <= room[rows, None])
-            offer = np.where(fits, best[rows[:, None], np.maximum(source, 0)] + reduced[item][:, None], np.inf)
-            better = offer < best[rows] - TOLERANCE
-            best[rows] = np.where(better, offer, best[rows])
-            taken[rank, rows] = better
-        left = room.copy()
-        for rank in range(int(count.max()) - 1, -1, -1):
-            rows = np.flatnonzero(count > rank)
-            chosen = taken[rank, rows, left[rows]]
-            item = candidates[first[rows[chosen]] + rank]
+        left = table.room.copy()
+        for rank in range(int(table.count.max()) - 1, -1, -1):
+            rows = np.flatnonzero(table.count > rank)
+            chosen = table.taken[rank, rows, left[rows]]
+            item = table.items[table.first[rows[chosen]] + rank]
             take[item] = 1.0
             left[rows[chosen]] -= self.weight[item]
         return take
@@ -275,31 +256,56 @@ def reduced_cost_fixing(relaxation: Relaxation, relaxed: Relaxed, upper_bound: f
     return Fixing(site_closed=site_closed, site_open=site_open, pair_kept=pair_kept)
 
 
-def _knapsack_at(relaxation: Relaxation, relaxed: Relaxed, reduced: np.ndarray) -> np.ndarray:
-    """Per pair: the best 0-1 knapsack of its site within capacity minus the pair's demand."""
-    p = relaxation.problem
-    left = relaxation.capacity[p.pair_site] - relaxation.weight
-    out = np.zeros(p.n_pairs)
-    candidates = relaxation.by_site[reduced[relaxation.by_site] < 0]
-    if not len(candidates):
-        return out
-    site = p.pair_site[candidates]
-    sites, first, count = np.unique(site, return_index=True, return_counts=True)
-    room = np.minimum(relaxation.capacity[sites], np.add.reduceat(relaxation.weight[candidates], first))
+@dataclass(frozen=True)
+class KnapsackTable:
+    """0-1 knapsacks of all sites at once: least reduced cost within each capacity, and the choices made."""
+
+    items: np.ndarray  # pairs with a negative reduced cost, grouped by site
+    sites: np.ndarray  # the sites that have such pairs
+    first: np.ndarray  # where each site's items start in `items`
+    count: np.ndarray  # how many items each site has
+    room: np.ndarray  # each site's capacity, capped at the demand it could take
+    best: np.ndarray  # (sites, capacity + 1): least cost within capacity c
+    taken: np.ndarray  # (rank, sites, capacity + 1): item `rank` improved the cell
+
+
+def knapsack_table(relaxation: Relaxation, reduced: np.ndarray) -> KnapsackTable | None:
+    """Dynamic programming over capacity, item by item, every site in the same numpy step."""
+    items = relaxation.by_site[reduced[relaxation.by_site] < 0]
+    if not len(items):
+        return None
+    sites, first, count = np.unique(relaxation.problem.pair_site[items], return_index=True, return_counts=True)
+    weight = relaxation.weight
+    room = np.minimum(relaxation.capacity[sites], np.add.reduceat(weight[items], first))
     width = int(room.max()) + 1
     best = np.zeros((len(sites), width))
+    taken = np.zeros((int(count.max()), len(sites), width), dtype=bool)
     cells = np.arange(width)
     for rank in range(int(count.max())):
         rows = np.flatnonzero(count > rank)
-        item = candidates[first[rows] + rank]
-        source = cells[None, :] - relaxation.weight[item][:, None]
-        offer = np.where(source >= 0, best[rows[:, None], np.maximum(source, 0)] + reduced[item][:, None], np.inf)
-        best[rows] = np.minimum(best[rows], offer)
+        item = items[first[rows] + rank]
+        source = cells[None, :] - weight[item][:, None]
+        fits = (source >= 0) & (cells[None, :] <= room[rows, None])
+        offer = np.where(fits, best[rows[:, None], np.maximum(source, 0)] + reduced[item][:, None], np.inf)
+        better = offer < best[rows] - TOLERANCE
+        best[rows] = np.where(better, offer, best[rows])
+        taken[rank, rows] = better
+    return KnapsackTable(items, sites, first, count, room, best, taken)
+
+
+def _knapsack_at(relaxation: Relaxation, relaxed: Relaxed, reduced: np.ndarray) -> np.ndarray:
+    """Per pair: the best 0-1 knapsack of its site within capacity minus the pair's demand."""
+    p = relaxation.problem
+    out = np.zeros(p.n_pairs)
+    table = knapsack_table(relaxation, reduced)
+    if table is None:
+        return out
+    left = relaxation.capacity[p.pair_site] - relaxation.weight
     row_of_site = np.full(p.n_sites, -1)
-    row_of_site[sites] = np.arange(len(sites))
+    row_of_site[table.sites] = np.arange(len(table.sites))
     rows = row_of_site[p.pair_site]
     has = (rows >= 0) & (left >= 0)
-    out[has] = best[rows[has], np.minimum(left[has], room[rows[has]])]
+    out[has] = table.best[rows[has], np.minimum(left[has], table.room[rows[has]])]
     return out
 
 

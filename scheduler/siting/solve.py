@@ -24,7 +24,7 @@ import numpy as np
 
 from scheduler.limits import SolverLimits
 from scheduler.siting.assign import Assignment, assign, cost_of, transport
-from scheduler.siting.heuristic import best_start, greedy_cover
+from scheduler.siting.heuristic import best_start, greedy_cover, thinned
 from scheduler.siting.lagrange import Fixing, Objective, Relaxation, lagrangean_dual, reduced_cost_fixing
 from scheduler.siting.mip import solve_mip
 from scheduler.siting.problem import SitingProblem
@@ -94,7 +94,7 @@ def _ceil(value: float) -> int:
 @dataclass(frozen=True)
 class _Solved:
     best: Assignment | None
-    bound: int  # proven lower bound on the objective (−1 when nothing is known)
+    bound: int  # proven lower bound on the objective
     infeasible: bool
     stages: dict[str, Any]
 
@@ -116,7 +116,8 @@ def _optimise(
     relaxation = Relaxation(problem, objective)
     first = lagrangean_dual(relaxation, upper_bound=None, iterations=FIRST_ITERATIONS, keep_open_sets=OPEN_SETS_TRIED)
     assign_limits = SolverLimits(seed=limits.seed, time_limit_s=ASSIGN_SHARE * limits.time_limit_s, workers=1)
-    found = best_start(problem, first.open_sets, assign_limits, None if fewest_sites else objective.max_open)
+    open_sets = [*first.open_sets, *([start.open] if start is not None else [])]
+    found = best_start(problem, open_sets, assign_limits, None if fewest_sites else objective.max_open)
     if found is not None and (start is None or _value(found, objective) < _value(start, objective)):
         start = found
     upper = None if start is None else float(_value(start, objective))
@@ -234,7 +235,7 @@ def fewest(problem: SitingProblem, limits: SolverLimits, *, relative_gap: float 
         pair_cost=np.zeros(problem.n_pairs), site_cost=np.ones(problem.n_sites), max_open=problem.n_sites
     )
     cover = greedy_cover(problem)
-    start = None if cover is None else assign(problem, cover, count_limits)
+    start = None if cover is None else assign(problem, thinned(problem, cover), count_limits)
     counted = _optimise(problem, objective, count_limits, start, 0.0)
     if counted.best is None:
         raise SitingInfeasible("fewest points: no choice of candidate sites serves everyone within reach and capacity")
