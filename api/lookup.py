@@ -10,17 +10,20 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from datetime import datetime
+from functools import partial
 from typing import Annotated, Any, Literal, Protocol
 
+import asyncpg
 import sqlalchemy as sa
-from psycopg_pool import AsyncConnectionPool
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy import URL
-from sqlalchemy.dialects.postgresql.psycopg import dialect as psycopg_dialect
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 from starlette.concurrency import run_in_threadpool
 
+from api.batching import Coalescer
 from api.schemas import LocalTime
 from scheduler.privacy import hash_id_number, hash_phone, hash_resident_phone_tail
 
@@ -187,12 +190,8 @@ RESIDENT, SCENARIO, VISIT, POINT, VERSION = (
 )
 
 
-def _visit_query(*where: sa.ColumnElement[bool]) -> sa.Select[Any]:
-    """The person's visit in the newest published version of the newest round they belong to.
-
-    The person is found first, in a derived table of at most one row, so that the planner looks the
-    visit and the point up by primary key whatever its statistics say.
-    """
+def _person(*where: sa.ColumnElement[bool]) -> sa.Select[Any]:
+    """The person (scenario, resident, newest published version) in the newest round they belong to."""
     newest = (
         sa.select(VERSION.c.id)
         .where(VERSION.c.scenario_id == RESIDENT.c.scenario_id, VERSION.c.status == "published")
@@ -200,40 +199,69 @@ def _visit_query(*where: sa.ColumnElement[bool]) -> sa.Select[Any]:
         .limit(1)
         .scalar_subquery()
     )
-    person = (
+    return (
         sa.select(RESIDENT.c.scenario_id, RESIDENT.c.resident_id, newest.label("version_id"))
         .join(SCENARIO, SCENARIO.c.id == RESIDENT.c.scenario_id)
         .where(*where)
         .order_by(SCENARIO.c.start.desc(), SCENARIO.c.id.desc())
         .limit(1)
-        .subquery("person")
     )
-    return sa.select(VISIT.c.mode, VISIT.c.start, VISIT.c.end, POINT.c.name, POINT.c.lat, POINT.c.lon).select_from(
-        person.outerjoin(
+
+
+def _visit_of(person: sa.FromClause, people: sa.FromClause | None = None) -> sa.Select[Any]:
+    """The person's visit and point; found first, in a derived table of at most one row, so that the
+    planner looks the visit and the point up by primary key whatever its statistics say."""
+    found = person if people is None else people.outerjoin(person, sa.true())
+    return sa.select(
+        *([] if people is None else [people.c.n, person.c.resident_id]),
+        VISIT.c.mode,
+        VISIT.c.start,
+        VISIT.c.end,
+        POINT.c.name,
+        POINT.c.lat,
+        POINT.c.lon,
+    ).select_from(
+        found.outerjoin(
             VISIT, sa.and_(VISIT.c.version_id == person.c.version_id, VISIT.c.resident_id == person.c.resident_id)
         ).outerjoin(POINT, sa.and_(POINT.c.scenario_id == person.c.scenario_id, POINT.c.point_id == VISIT.c.point_id))
     )
 
 
-BY_ID_NUMBER = _visit_query(
-    RESIDENT.c.id_hash == sa.bindparam("id_hash"), RESIDENT.c.phone_hash == sa.bindparam("phone_hash")
-)
-BY_PHONE_TAIL = _visit_query(RESIDENT.c.phone_tail_hash == sa.bindparam("tail_hash"))
+def _one(*factors: str) -> sa.Select[Any]:
+    """The look-up of one person by the resident columns `factors`, each a bound parameter of its name."""
+    return _visit_of(_person(*(RESIDENT.c[f] == sa.bindparam(f) for f in factors)).subquery("person"))
+
+
+def _many(*factors: str) -> sa.Select[Any]:
+    """The look-up of many people at once (PostgreSQL): each factor an array parameter of its name, one
+    row per person with its place in the arrays (`n`, from 1) and the resident found (NULL: nobody)."""
+    people = (
+        sa.func.unnest(*(sa.bindparam(f, type_=ARRAY(sa.Text)) for f in factors))
+        .table_valued(*factors, with_ordinality="n")
+        .render_derived("people")
+    )
+    person = _person(*(RESIDENT.c[f] == people.c[f] for f in factors)).lateral("person")
+    return _visit_of(person, people)
+
+
+# The two ways to look up, by the resident columns each matches.
+FACTORS: dict[str, tuple[str, ...]] = {"id_number": ("id_hash", "phone_hash"), "phone_tail": ("phone_tail_hash",)}
+ONE = {way: _one(*factors) for way, factors in FACTORS.items()}
 _NOTHING = "(no such hash)"  # a hash no row has: an unreadable factor costs the same query as a wrong one
 
 
 Found = tuple[str, PointPlace | None, datetime | None, datetime | None]  # mode, point, start, end
 
 
-def _statement(request: LookupRequest, salt: bytes) -> tuple[sa.Select[Any], dict[str, str]]:
-    """The query for this way of looking up, and its hashes (a factor that hashes to nothing: `_NOTHING`)."""
+def _hashes(request: LookupRequest, salt: bytes) -> tuple[str, dict[str, str]]:
+    """The way of looking up, and the hash of each of its factors (one that hashes to nothing: `_NOTHING`)."""
     if isinstance(request, LookupByIdNumber):
-        return BY_ID_NUMBER, {
+        return "id_number", {
             "id_hash": hash_id_number(request.id_number, salt) or _NOTHING,
             "phone_hash": hash_phone(request.phone, salt) or _NOTHING,
         }
     tail = hash_resident_phone_tail(request.resident_id, request.phone_last4, salt)
-    return BY_PHONE_TAIL, {"tail_hash": tail or _NOTHING}
+    return "phone_tail", {"phone_tail_hash": tail or _NOTHING}
 
 
 def _found(row: Sequence[Any] | None) -> Found | None:
@@ -268,41 +296,71 @@ class EngineLookups:
         return await run_in_threadpool(self.find_now, request, salt)
 
     def find_now(self, request: LookupRequest, salt: bytes) -> Found | None:
-        statement, params = _statement(request, salt)
+        way, hashes = _hashes(request, salt)
         with self._engine.connect() as conn:
-            return _found(conn.execute(statement, params).one_or_none())
+            return _found(conn.execute(ONE[way], hashes).one_or_none())
 
     async def close(self) -> None:
         """Nothing to close."""
 
 
-class PostgresLookups:
-    """On PostgreSQL through psycopg's asyncio pool: a look-up holds no thread while the database answers,
-    and runs outside a transaction (no BEGIN and ROLLBACK round trips) as a prepared statement."""
+class LookupUnavailable(RuntimeError):
+    """The look-up's database did not answer in time (no free connection or no server): a 503, not a 500."""
 
-    def __init__(self, url: URL, max_size: int = 10) -> None:
-        dialect = psycopg_dialect()
-        self._sql = {}
-        for statement in (BY_ID_NUMBER, BY_PHONE_TAIL):
-            compiled = statement.compile(dialect=dialect)
-            self._sql[statement] = (str(compiled), dict(compiled.params))
-        conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
-        self._pool = AsyncConnectionPool(
-            conninfo, min_size=1, max_size=max_size, open=False, kwargs={"autocommit": True}
-        )
+
+async def _nothing_to_reset(connection: asyncpg.Connection) -> None:
+    """A released look-up connection is returned as it is (see `PostgresLookups.open`)."""
+
+
+class PostgresLookups:
+    """On PostgreSQL through asyncpg's pool: a look-up holds no thread while the database answers, runs
+    outside a transaction as a statement prepared once per connection, and goes in one statement with
+    the look-ups that arrive while the previous one runs (`api.batching`). asyncpg rather than the app's
+    psycopg: its protocol is compiled; on this hot path it takes about half psycopg's CPU per query
+    (bench/bench_lookup.py prints the CPU per look-up of each process)."""
+
+    ACQUIRE_TIMEOUT_S = 5.0
+
+    def __init__(self, url: URL, max_size: int = 4) -> None:
+        dialect = asyncpg_dialect()
+        self._sql: dict[str, tuple[str, list[str], dict[str, Any]]] = {}  # SQL, its $n in order, constants
+        for way, factors in FACTORS.items():
+            compiled = _many(*factors).compile(dialect=dialect)
+            self._sql[way] = (str(compiled), list(compiled.positiontup or ()), dict(compiled.params))
+        self._batches = {way: Coalescer(partial(self._find_many, way)) for way in FACTORS}
+        self._dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self._max_size = max_size
+        self._pool: asyncpg.Pool | None = None
 
     async def open(self) -> None:
-        await self._pool.open()
+        # `reset`: by default asyncpg sends a reset query (RESET ALL, UNLISTEN …) on every release, one
+        # more round trip per batch; the look-up changes no session state, so there is nothing to reset.
+        self._pool = await asyncpg.create_pool(self._dsn, min_size=1, max_size=self._max_size, reset=_nothing_to_reset)
 
     async def find(self, request: LookupRequest, salt: bytes) -> Found | None:
-        statement, params = _statement(request, salt)
-        sql, defaults = self._sql[statement]
-        async with self._pool.connection() as conn:
-            cursor = await conn.execute(sql, {**defaults, **params})
-            return _found(await cursor.fetchone())
+        way, hashes = _hashes(request, salt)
+        return await self._batches[way].submit(hashes)
+
+    async def _find_many(self, way: str, people: list[dict[str, str]]) -> list[Found | None]:
+        """One statement for `people`, each found or None."""
+        if self._pool is None:
+            raise LookupUnavailable("the look-up's pool is not open")
+        sql, order, constants = self._sql[way]
+        values = {**constants, **{factor: [hashes[factor] for hashes in people] for factor in FACTORS[way]}}
+        try:
+            async with self._pool.acquire(timeout=self.ACQUIRE_TIMEOUT_S) as conn:
+                rows = await conn.fetch(sql, *(values[name] for name in order))
+        except (TimeoutError, OSError, asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError) as exc:
+            raise LookupUnavailable(str(exc) or type(exc).__name__) from exc
+        found: list[Found | None] = [None] * len(people)
+        for n, resident_id, *visit in rows:
+            if resident_id is not None:
+                found[n - 1] = _found(visit)
+        return found
 
     async def close(self) -> None:
-        await self._pool.close()
+        if self._pool is not None:
+            await self._pool.close()
 
 
 def lookups_for(engine: Engine) -> Lookups:

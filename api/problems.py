@@ -6,15 +6,16 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
-import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from psycopg_pool import PoolTimeout
 from pydantic import BaseModel, ConfigDict, Field
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.lookup import LookupUnavailable
 from scheduler.ledger import Problem as LedgerProblemItem
 
 PROBLEM_JSON = "application/problem+json"
@@ -177,18 +178,18 @@ def install(app: FastAPI) -> None:
         return problem_response(request, 422, kind="invalid-value", detail="a value in the request cannot be stored")
 
     async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
-        # The database is away or busy (a restart, a lock held too long): worth retrying, not a bug.
+        # The database or Redis is away or busy (a restart, a lock held too long): worth retrying, not a bug.
         log.warning("database unavailable on %s: %s", request.url.path, type(exc).__name__)
         return problem_response(
             request,
             503,
             kind="unavailable",
-            detail="the database does not answer; try again",
+            detail="the database or the rate limiter does not answer; try again",
             headers={"Retry-After": "1"},
         )
 
-    # SQLAlchemy's, and psycopg's own from the look-up's asyncio pool.
-    for unavailable in (OperationalError, psycopg.OperationalError, PoolTimeout):
+    # SQLAlchemy's, the look-up's own from its asyncpg pool, and the Redis rate limiter's.
+    for unavailable in (OperationalError, LookupUnavailable, RedisConnectionError, RedisTimeoutError):
         app.add_exception_handler(unavailable, _unavailable)
 
     @app.exception_handler(Exception)

@@ -17,6 +17,8 @@ from typing import Protocol
 
 from redis import asyncio as redis
 
+from api.batching import Coalescer
+
 
 @dataclass(frozen=True)
 class Rule:
@@ -71,12 +73,25 @@ class MemoryRateLimiter:
         return wait
 
 
+# One call for every rule: count, set the window's expiry on its first attempt, return the counts.
+_HIT = """
+local counts = {}
+for i, key in ipairs(KEYS) do
+  counts[i] = redis.call('INCR', key)
+  if counts[i] == 1 then redis.call('EXPIRE', key, ARGV[i]) end
+end
+return counts
+"""
+
+
 class RedisRateLimiter:
-    """Counters in Redis: one pipelined INCR + EXPIRE per rule, one round trip per attempt."""
+    """Counters in Redis: one script call (EVALSHA) per batch of attempts (`api.batching`)."""
 
     def __init__(self, client: redis.Redis, prefix: str = "sched:rl:") -> None:
         self._redis = client
         self._prefix = prefix
+        self._script = client.register_script(_HIT)
+        self._batches: Coalescer[tuple[list[str], list[int]], list[int]] = Coalescer(self._count)
 
     @classmethod
     def from_url(cls, url: str) -> RedisRateLimiter:
@@ -86,14 +101,24 @@ class RedisRateLimiter:
     async def hit(self, rules: list[Rule]) -> int | None:
         now = time.time()
         windows = [_window(rule, now) for rule in rules]
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for rule, (number, left) in zip(rules, windows, strict=True):
-                key = f"{self._prefix}{rule.window_s}:{number}:{rule.key}"
-                pipe.incr(key)
-                pipe.expire(key, left + 1)
-            counts = (await pipe.execute())[::2]
+        keys = [
+            f"{self._prefix}{rule.window_s}:{number}:{rule.key}"
+            for rule, (number, _) in zip(rules, windows, strict=True)
+        ]
+        counts = await self._batches.submit((keys, [left + 1 for _, left in windows]))
         waits = [left for rule, count, (_, left) in zip(rules, counts, windows, strict=True) if count > rule.limit]
         return max(waits) if waits else None
+
+    async def _count(self, attempts: list[tuple[list[str], list[int]]]) -> list[list[int]]:
+        """Every attempt's keys counted in one script call; each attempt's counts."""
+        counts = await self._script(
+            keys=[key for keys, _ in attempts for key in keys], args=[arg for _, args in attempts for arg in args]
+        )
+        split, at = [], 0
+        for keys, _ in attempts:
+            split.append(counts[at : at + len(keys)])
+            at += len(keys)
+        return split
 
     async def close(self) -> None:
         await self._redis.aclose()

@@ -20,7 +20,10 @@ two endpoints of the same server:
   the stack.
 
 Prints requests/s and latency percentiles of each, and the ratio. Target on the 2-core machine,
-wrk on the same machine: ≥ 2,000 look-ups/s with p99 ≤ 50 ms.
+wrk on the same machine: ≥ 2,000 look-ups/s with p99 ≤ 50 ms. Also prints the CPU time each request
+cost in each process (the API's workers, the PostgreSQL backends of the bench database, redis-server,
+wrk): a figure that other load on the machine changes far less than the throughput, and whose total
+says how many look-ups per second two idle cores could serve. Needs `wrk` (`apt-get install wrk`).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import json
 import os
 import random
 import re
+import resource
 import signal
 import subprocess
 import sys
@@ -130,9 +134,41 @@ def people(district: Path, count: int) -> list[str]:
     ]
 
 
-def wrk(url: str, seconds: int, connections: int, script: Path) -> dict[str, Any]:
+CLOCK_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(server_group: int) -> dict[str, float]:
+    """CPU seconds used so far by the API server's processes, the bench database's backends and Redis."""
+    used: dict[str, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:  # the process ended meanwhile
+            continue
+        if int(stat[2]) == server_group:
+            who = "api"
+        elif DATABASE in command:  # a backend's title names its database
+            who = "postgres"
+        elif "redis-server" in command:
+            who = "redis"
+        else:
+            continue
+        used[who] = used.get(who, 0.0) + (int(stat[11]) + int(stat[12])) / CLOCK_TICK
+    return used
+
+
+def wrk(url: str, seconds: int, connections: int, script: Path, server_group: int) -> dict[str, Any]:
     command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "5s", "-s", str(script)]
+    before, children = cpu_seconds(server_group), resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+    after, wrk_usage = cpu_seconds(server_group), resource.getrusage(resource.RUSAGE_CHILDREN)
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    cpu = {who: after[who] - before.get(who, 0.0) for who in after}
+    cpu["wrk"] = wrk_usage.ru_utime + wrk_usage.ru_stime - children.ru_utime - children.ru_stime
+    cpu_us = {who: 1e6 * seconds / max(requests, 1) for who, seconds in sorted(cpu.items())}
     percentiles = dict(re.findall(r"^\s+(50|75|90|99)%\s+([\d.]+\w+)", out, re.MULTILINE))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     socket_errors = re.search(r"Socket errors: (.*)", out)
@@ -143,6 +179,7 @@ def wrk(url: str, seconds: int, connections: int, script: Path) -> dict[str, Any
         "p99": percentiles.get("99"),
         "non_2xx": int(errors.group(1)) if errors else 0,
         "socket_errors": socket_errors.group(1) if socket_errors else "none",
+        "cpu_us": cpu_us,
     }
 
 
@@ -230,9 +267,10 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory() as tmp:
             script = Path(tmp) / "lookup.lua"
             script.write_text(LUA % ",".join(json.dumps(b) for b in bodies))
-            wrk(base + LOOKUP, 5, args.connections, script)  # warm-up: pools, caches, PostgreSQL's buffers
-            bare = wrk(base + "/bare", args.seconds, args.connections, script)
-            lookup = wrk(base + LOOKUP, args.seconds, args.connections, script)
+            group = server.pid  # the server and its workers: a session of their own
+            wrk(base + LOOKUP, 5, args.connections, script, group)  # warm-up: pools, caches, PostgreSQL's buffers
+            bare = wrk(base + "/bare", args.seconds, args.connections, script, group)
+            lookup = wrk(base + LOOKUP, args.seconds, args.connections, script, group)
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
@@ -243,6 +281,10 @@ def main(argv: list[str] | None = None) -> int:
             f"{name:<18} {figures['rps']:9.0f} req/s   p50 {figures['p50']:>8}   p90 {figures['p90']:>8}   "
             f"p99 {figures['p99']:>8}   non-2xx {figures['non_2xx']}   socket errors {figures['socket_errors']}"
         )
+        cpu = figures["cpu_us"]
+        parts = "   ".join(f"{who} {us:.0f}" for who, us in cpu.items())
+        total = sum(cpu.values())
+        print(f"{'':<18} CPU µs per request: {parts}   total {total:.0f} (two idle cores: ~{2e6 / total:,.0f} req/s)")
     ratio = lookup["rps"] / bare["rps"]
     print(f"look-up / bare throughput: {ratio:.2f}")
     met = lookup["rps"] >= 2000 and ms(lookup["p99"]) <= 50 and lookup["non_2xx"] == 0

@@ -18,7 +18,8 @@ import redis.asyncio
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from api.lookup import language
+from api.batching import Coalescer
+from api.lookup import EngineLookups, LookupByIdNumber, LookupByResidentId, LookupRequest, PostgresLookups, language
 from api.main import create_app
 from api.ratelimit import MemoryRateLimiter, RedisRateLimiter, Rule
 from scheduler.schedule import DOORSTEP, POINT
@@ -303,3 +304,78 @@ def test_api_uses_redis_limits_when_redis_url_is_set(
         ]
         codes = [clients[i % 2].post(LOOKUP, json=guess).status_code for i in range(3)]
     assert codes == [404, 404, 429]
+
+
+def test_redis_limiter_counts_concurrent_attempts_exactly(redis_url: str) -> None:
+    """Attempts sent together (one batched script call) are each counted: 30 at once past a limit of 5 → 5 pass."""
+    prefix = f"test:{uuid.uuid4().hex}:"
+
+    async def hits() -> list[int | None]:
+        limiter = RedisRateLimiter(redis.asyncio.Redis.from_url(redis_url), prefix=prefix)
+        found = await asyncio.gather(
+            *[limiter.hit([Rule("person:p", 5, 600), Rule(f"client:{i}", 9, 60)]) for i in range(30)]
+        )
+        await limiter.close()
+        return list(found)
+
+    found = asyncio.run(hits())
+    assert sum(wait is None for wait in found) == 5
+    assert all(1 <= wait <= 600 for wait in found if wait is not None)
+    client = redis.Redis.from_url(redis_url)
+    assert client.get(next(client.scan_iter(f"{prefix}600:*"))) == b"30"
+    client.delete(*client.scan_iter(f"{prefix}*"))
+
+
+def test_batched_postgres_look_ups_answer_each_person(published: tuple[Engine, Solved], salt: bytes) -> None:
+    """On PostgreSQL, look-ups sent together in one statement each get the one-person query's answer."""
+    engine = published[0]
+    if engine.dialect.name != "postgresql":
+        pytest.skip("the batched look-up is PostgreSQL's")
+    asked: list[LookupRequest] = []
+    for i, who in enumerate(list(PEOPLE.values())[:60]):
+        asked.append(LookupByIdNumber(id_number=who["id_number"], phone=who["phone"] if i % 3 else "13900000000"))
+        rid = who["resident_id"] if i % 4 else f"R-nobody-{i}"
+        asked.append(LookupByResidentId(resident_id=rid, phone_last4=who["phone"][-4:]))
+
+    async def together() -> list[Any]:
+        lookups = PostgresLookups(engine.url)
+        await lookups.open()
+        try:
+            return list(await asyncio.gather(*[lookups.find(request, salt) for request in asked]))
+        finally:
+            await lookups.close()
+
+    found = asyncio.run(together())
+    one_by_one = EngineLookups(engine)
+    assert found == [one_by_one.find_now(request, salt) for request in asked]
+    assert 0 < sum(f is not None for f in found) < len(asked)
+
+
+def test_coalescer_sends_waiting_calls_together_and_errors_to_their_batch() -> None:
+    """Calls made together go in one batch, calls made while it is away in the next; a failure fails its batch only."""
+    batches: list[list[int]] = []
+
+    async def send(items: list[int]) -> list[int]:
+        batches.append(items)
+        await asyncio.sleep(0.01)
+        if 13 in items:
+            raise ValueError("unlucky")
+        return [item * 2 for item in items]
+
+    async def calls() -> list[Any]:
+        coalescer: Coalescer[int, int] = Coalescer(send)
+        first = await asyncio.gather(*[coalescer.submit(i) for i in range(5)])
+
+        async def while_away(item: int) -> int:
+            await asyncio.sleep(0.002)
+            return await coalescer.submit(item)
+
+        second = await asyncio.gather(
+            coalescer.submit(11), coalescer.submit(12), while_away(13), while_away(14), return_exceptions=True
+        )
+        return [list(first), list(second), await coalescer.submit(7)]
+
+    first, second, alone = asyncio.run(calls())
+    assert first == [0, 2, 4, 6, 8] and alone == 14
+    assert second[:2] == [22, 24] and all(isinstance(error, ValueError) for error in second[2:])
+    assert batches == [[0, 1, 2, 3, 4], [11, 12], [13, 14], [7]]
