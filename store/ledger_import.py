@@ -75,7 +75,16 @@ def import_scenario(
                 bulk_insert(conn, table, rows, chunk_rows)
             except Exception as exc:
                 raise LedgerImportError(f"import into {table.name} failed: {exc}") from exc
+    analyse(engine, [BUILDING, RESIDENT, POINT, WORKER, ZONE])
     return scenario_id, True
+
+
+def analyse(engine: Engine, tables: list[sa.Table]) -> None:
+    """Fresh planner statistics after a bulk load (PostgreSQL), rather than whenever autovacuum comes:
+    until then the planner would take a table of a million residents for an empty one."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("ANALYZE " + ", ".join(table.name for table in tables))
 
 
 def _scenario_id(conn: Connection, ledger_digest: str) -> int | None:

@@ -189,6 +189,18 @@ def test_reimport_is_idempotent(db_engine: Engine, demo: domain.Scenario, salt: 
     assert _counts(db_engine)["resident"] == 2 * before["resident"]
 
 
+def test_import_leaves_planner_statistics(db_engine: Engine, demo: domain.Scenario, salt: bytes) -> None:
+    """On PostgreSQL an import ends with the ledger tables analysed: the planner knows their sizes at once."""
+    if db_engine.dialect.name != "postgresql":
+        pytest.skip("planner statistics are PostgreSQL's")
+    import_scenario(db_engine, demo, ledger_digest(DEMO, salt=salt))
+    with db_engine.connect() as conn:
+        estimated = conn.execute(
+            sa.text("SELECT reltuples FROM pg_class WHERE relname = 'resident' AND relkind = 'r'")
+        ).scalar_one()
+    assert estimated == len(demo.residents.ids)
+
+
 def test_import_that_loses_a_race_writes_nothing(
     db_engine: Engine, demo: domain.Scenario, monkeypatch: pytest.MonkeyPatch
 ) -> None:
