@@ -240,6 +240,14 @@ def _sub_schedule(scenario: Scenario, previous: Schedule, part: _Part) -> Schedu
     )
 
 
+def _renumbered(team: np.ndarray, new_row: np.ndarray) -> np.ndarray:
+    """Team rows through `new_row` (old row → new row); NO_REF stays NO_REF, also when there are no teams."""
+    out = np.full(len(team), NO_REF, dtype=np.int32)
+    has = team != NO_REF
+    out[has] = new_row[team[has]]
+    return out
+
+
 def _merge(scenario: Scenario, previous: Schedule, part: _Part, kept_roster: Roster, solved: Schedule) -> Schedule:
     """`previous` outside the affected part, `solved` inside it, in the full scenario's rows."""
     kept_teams = np.flatnonzero(part.kept_team)
@@ -256,7 +264,7 @@ def _merge(scenario: Scenario, previous: Schedule, part: _Part, kept_roster: Ros
     merged = Schedule(
         mode=previous.mode.copy(),
         point=previous.point.copy(),
-        team=np.where(previous.team == NO_REF, NO_REF, team_new[np.maximum(previous.team, 0)]).astype(np.int32),
+        team=_renumbered(previous.team, team_new),
         start=previous.start.copy(),
         end=previous.end.copy(),
         teams=teams,
@@ -275,7 +283,7 @@ def _merge(scenario: Scenario, previous: Schedule, part: _Part, kept_roster: Ros
         point=np.concatenate([kept_roster.point, new.point]).astype(np.int32),
         team=np.concatenate(
             [
-                np.where(kept_roster.team == NO_REF, NO_REF, team_new[np.maximum(kept_roster.team, 0)]),
+                _renumbered(kept_roster.team, team_new),
                 np.where(new.team == NO_REF, NO_REF, new.team + offset),
             ]
         ).astype(np.int32),

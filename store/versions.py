@@ -16,8 +16,10 @@ zones on other scopes still apply, the strictest one winning, as in the contract
 from __future__ import annotations
 
 import json
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -226,7 +228,13 @@ def load_scenario(engine: Engine, scenario_id: int, *, zone_changes_through: int
 
     Without `zone_changes_through`, the zones of the published versions (changes they applied);
     with it, every zone change recorded up to that id. Raises `UnknownVersion` for no such scenario.
+    A what-if fork is its parent loaded so, with its changes applied (`store.whatif`).
     """
+    from store.whatif import load_fork  # imports this module
+
+    forked = load_fork(engine, scenario_id, zone_changes_through=zone_changes_through)
+    if forked is not None:
+        return forked
     with engine.connect() as conn, conn.begin():
         stored = _StoredLedger(conn, scenario_id, zone_rows(conn, scenario_id, through=zone_changes_through))
         # The stored texts were accepted at import: read them the same way (a strict reading is unchanged).
@@ -324,6 +332,8 @@ def save_draft(
     zone_change_through: int | None = None,
     scenario: domain.Scenario | None = None,
     chunk_rows: int = CHUNK_ROWS,
+    cache: LoadCache | None = None,
+    previous: Schedule | None = None,
 ) -> int:
     """Store `schedule` as a draft version with its visits, duties, route stops and KPIs; return its id.
 
@@ -331,7 +341,12 @@ def save_draft(
     from), a second draft of the same scenario and key is not written: the first one's id comes
     back, also when two workers race. `scenario` gives the ids the schedule's rows refer to;
     without it they are read in `load_scenario`'s order. `zone_change_through`: the newest zone
-    change the schedule reflects (publishing marks the changes up to it applied).
+    change the schedule reflects (publishing marks the changes up to it applied). With `cache`
+    (and `scenario`), a version this call wrote is kept there as read back (`LoadCache.remember`).
+    `previous`: the parent version as read back over the same rows (`load_schedule`, `LoadCache`);
+    the visits `schedule` shares with it are then copied inside the database and only the others
+    are sent (a re-solve of one community of a district sends that community's). The rows stored
+    are the same either way.
     """
     with engine.connect().execution_options(sqlite_begin="BEGIN IMMEDIATE") as conn, conn.begin():
         start = conn.execute(sa.select(SCENARIO.c.start).where(SCENARIO.c.id == scenario_id)).scalar_one_or_none()
@@ -346,7 +361,9 @@ def save_draft(
             if scenario is not None
             else _stored_ids(conn, scenario_id)
         )
-        if len(schedule.mode) != len(ids.residents):
+        if len(schedule.mode) != len(ids.residents) or (
+            previous is not None and len(previous.mode) != len(ids.residents)
+        ):
             raise ValueError(
                 f"schedule has {len(schedule.mode)} residents, scenario {scenario_id} has {len(ids.residents)}"
             )
@@ -370,11 +387,20 @@ def save_draft(
             assert found is not None
             return found
         times = _Times(start)
-        for table, rows in _schedule_rows(version_id, schedule, ids, times):
+        same = _same_visits(previous, schedule) if previous is not None and parent_id is not None else None
+        for table, rows in _schedule_rows(version_id, schedule, ids, times, None if same is None else ~same):
             bulk_insert(conn, table, rows, chunk_rows)
         if parent_id is not None:
-            changed = conn.execute(sa.select(sa.func.count()).select_from(_changes(version_id, parent_id).subquery()))
-            conn.execute(VERSION.update().where(VERSION.c.id == version_id).values(changed_visits=changed.scalar_one()))
+            if same is not None and previous is not None:
+                dropped = np.flatnonzero(~same & (previous.mode != UNSERVED))  # the parent's visits not kept
+                _copy_visits(conn, version_id, parent_id, [ids.residents[r] for r in dropped.tolist()])
+                changed = int((~same & ((schedule.mode != UNSERVED) | (previous.mode != UNSERVED))).sum())
+            else:
+                query = sa.select(sa.func.count()).select_from(_changes(version_id, parent_id).subquery())
+                changed = conn.execute(query).scalar_one()
+            conn.execute(VERSION.update().where(VERSION.c.id == version_id).values(changed_visits=changed))
+    if cache is not None and scenario is not None:
+        cache.remember(engine, version_id, scenario, schedule)
     return version_id
 
 
@@ -384,10 +410,13 @@ def _version_by_key(conn: Connection, scenario_id: int, input_key: str) -> int |
 
 
 def _schedule_rows(
-    version_id: int, schedule: Schedule, ids: _Ids, times: _Times
+    version_id: int, schedule: Schedule, ids: _Ids, times: _Times, visits: np.ndarray | None = None
 ) -> Iterator[tuple[sa.Table, Iterable[tuple[Any, ...]]]]:
-    """(table, rows) of a schedule; each row's values follow the table's column order."""
-    served = np.flatnonzero(schedule.mode != UNSERVED)
+    """(table, rows) of a schedule; each row's values follow the table's column order.
+
+    `visits` (bool per resident), when given, limits the visit rows to those residents.
+    """
+    served = np.flatnonzero((schedule.mode != UNSERVED) if visits is None else (schedule.mode != UNSERVED) & visits)
     teams = schedule.teams
     yield (
         VISIT,
@@ -434,6 +463,31 @@ def _schedule_rows(
             strict=True,
         ),
     )
+
+
+def _same_visits(old: Schedule, new: Schedule) -> np.ndarray:
+    """Per resident: served in both with the same stored row (mode, point, team name, start, end)."""
+    same = (old.mode != UNSERVED) & (old.mode == new.mode) & (old.point == new.point)
+    same &= (old.start == new.start) & (old.end == new.end)
+    old_team = np.array([*old.teams, None], dtype=object)[old.team]
+    new_team = np.array([*new.teams, None], dtype=object)[new.team]
+    result: np.ndarray = same & (old_team == new_team)
+    return result
+
+
+def _copy_visits(conn: Connection, version_id: int, parent_id: int, skip: list[str]) -> None:
+    """Copy the parent version's visits to `version_id` inside the database, but those of the `skip` residents."""
+    skipped: sa.Select[Any]
+    if conn.dialect.name == "postgresql":
+        listed = sa.bindparam("skip", skip, type_=postgresql.ARRAY(sa.Text))
+        skipped = sa.select(sa.func.unnest(listed))
+    else:
+        skipped = sa.select(sa.column("value")).select_from(sa.func.json_each(sa.bindparam("skip", json.dumps(skip))))
+    columns = [c.name for c in VISIT.c if c.name != "version_id"]
+    copied = sa.select(sa.literal(version_id), *(VISIT.c[c] for c in columns)).where(
+        VISIT.c.version_id == parent_id, VISIT.c.resident_id.not_in(skipped)
+    )
+    conn.execute(VISIT.insert().from_select(["version_id", *columns], copied))
 
 
 # --- publication ---------------------------------------------------------------------------------
@@ -524,6 +578,40 @@ def load_schedule(engine: Engine, version_id: int, scenario: domain.Scenario) ->
             .where(ROUTE_STOP.c.version_id == version_id)
             .order_by(_by_key(conn, ROUTE_STOP.c.team_id), ROUTE_STOP.c.seq)
         ).all()
+    return _schedule_of(scenario, dict(row["kpis"]), bool(row["has_roster"]), visits, duties, stops)
+
+
+def stored_form(scenario: domain.Scenario, schedule: Schedule) -> Schedule:
+    """`schedule` as `load_schedule` reads it back once `save_draft` stored it (team, duty, stop order; KPIs).
+
+    Built from the very rows `save_draft` writes, so a process that stored a version can keep it
+    instead of reading it again (`LoadCache`).
+    """
+    ids = _Ids(scenario.residents.ids, scenario.households, scenario.points.ids, scenario.workers.ids)
+    tables = dict(_schedule_rows(0, schedule, ids, _Times(scenario.settings.start)))
+    visits = [row[1:] for row in tables[VISIT]]
+    duties = sorted(row[1:] for row in tables[DUTY])  # worker, start, end, place, role
+    stops = sorted(row[1:] for row in tables[ROUTE_STOP])  # team, seq, household, arrive, depart
+    return _schedule_of(
+        scenario,
+        kpis_document(ids.residents, schedule),
+        schedule.has_roster,
+        visits,
+        [(w, place, role, a, b) for w, a, b, place, role in duties],
+        stops,
+    )
+
+
+def _schedule_of(
+    scenario: domain.Scenario,
+    kpis: dict[str, Any],
+    has_roster: bool,
+    visits: Sequence[Sequence[Any]],
+    duties: Sequence[Sequence[Any]],
+    stops: Sequence[Sequence[Any]],
+) -> Schedule:
+    """A `Schedule` over `scenario`'s rows from stored rows: visits (resident, mode, point, team, start,
+    end), duties by worker id and start (worker, place, role, start, end), stops by team id and seq."""
     start = scenario.settings.start
     seconds: dict[datetime, int] = {}
 
@@ -573,16 +661,116 @@ def load_schedule(engine: Engine, version_id: int, scenario: domain.Scenario) ->
             [(team_row[t], seq, household_row[h], second(a), second(b)) for t, seq, h, a, b in stops], ROUTE_DTYPES
         )
     )
-    kpis = dict(row["kpis"])
     resident_ids = scenario.residents.ids
     unserved = kpis.pop("unserved", [])
     if unserved:
         resident_row = {r: i for i, r in enumerate(resident_ids)}
         schedule.unserved = [Unserved(resident_row[u["resident_id"]], u["reason"], u["detail"]) for u in unserved]
     schedule.kpis = kpis
-    schedule.has_roster = bool(row["has_roster"])
+    schedule.has_roster = has_roster
     schedule.points_staffed = kpis.get("points_staffed", True) is not False
     return schedule
+
+
+@dataclass
+class _Ledger:
+    """An imported scenario as loaded, and its targets' rows by id (to put other zones in)."""
+
+    scenario: domain.Scenario
+    targets: dict[str, dict[str, int]]
+
+    @classmethod
+    def of(cls, scenario: domain.Scenario) -> _Ledger:
+        named = {
+            "community": scenario.communities,
+            "compound": scenario.compounds,
+            "building": scenario.buildings.ids,
+        }
+        return cls(scenario, {scope: {t: i for i, t in enumerate(ids)} for scope, ids in named.items()})
+
+    def with_zones(self, rows: list[tuple[str, str, str]]) -> domain.Scenario:
+        zones = domain.Zones(
+            level=np.array([domain.LEVELS.index(level) for level, _, _ in rows], dtype=np.int8),
+            scope=np.array([domain.SCOPES.index(scope) for _, scope, _ in rows], dtype=np.int8),
+            target=np.array([self.targets[scope][target] for _, scope, target in rows], dtype=np.int32),
+        )
+        return replace(self.scenario, zones=zones)
+
+
+class LoadCache:
+    """What a long-lived process (a worker) keeps between solves: scenarios by ledger, versions by id.
+
+    An imported ledger never changes, so its scenario is kept under the database, its id, ledger
+    digest and import time; a later load reads only the zones in force (`zone_rows`, a newer zone
+    change) and puts them in. A what-if fork is read whole every time (its changes may still
+    grow). A version never changes: one this process stored is kept as read back (`stored_form`,
+    via `save_draft(..., cache=)`) and served to a scenario of the same ledger. The `size` most
+    recently used of each are kept (a district's scenario holds some hundreds of MB: one by
+    default). The scenarios and schedules handed out are shared: read only. Threads of one
+    process may share a cache.
+    """
+
+    def __init__(self, size: int = 1) -> None:
+        self.size = size
+        self._lock = threading.Lock()
+        self._ledgers: OrderedDict[tuple[Any, ...], _Ledger] = OrderedDict()
+        self._versions: OrderedDict[tuple[str, int], tuple[domain.Scenario, Schedule]] = OrderedDict()
+
+    def _keep(self, kept: OrderedDict[Any, Any], key: Any, value: Any) -> None:
+        with self._lock:
+            kept[key] = value
+            kept.move_to_end(key)
+            while len(kept) > self.size:
+                kept.popitem(last=False)
+
+    def _get(self, kept: OrderedDict[Any, Any], key: Any) -> Any:
+        with self._lock:
+            value = kept.get(key)
+            if value is not None:
+                kept.move_to_end(key)
+            return value
+
+    def load_scenario(
+        self, engine: Engine, scenario_id: int, *, zone_changes_through: int | None = None
+    ) -> domain.Scenario:
+        """`load_scenario(engine, scenario_id, zone_changes_through=...)`, reading only the zones when kept."""
+        from store.whatif import fork_of  # imports this module
+
+        with engine.connect() as conn, conn.begin():
+            row = conn.execute(
+                sa.select(SCENARIO.c.ledger_digest, SCENARIO.c.created_at).where(SCENARIO.c.id == scenario_id)
+            ).one_or_none()
+            forked = row is not None and fork_of(conn, scenario_id) is not None
+            zones = zone_rows(conn, scenario_id, through=zone_changes_through)
+        if row is None or forked:
+            return load_scenario(engine, scenario_id, zone_changes_through=zone_changes_through)
+        key = (engine.url.render_as_string(), scenario_id, row.ledger_digest, row.created_at)
+        ledger: _Ledger | None = self._get(self._ledgers, key)
+        if ledger is None:
+            scenario = load_scenario(engine, scenario_id, zone_changes_through=zone_changes_through)
+            self._keep(self._ledgers, key, _Ledger.of(scenario))
+            return scenario
+        return ledger.with_zones(zones)
+
+    def load_schedule(self, engine: Engine, version_id: int, scenario: domain.Scenario) -> Schedule:
+        """`load_schedule(engine, version_id, scenario)`, without reading it when this process stored it."""
+        kept = self._get(self._versions, (engine.url.render_as_string(), version_id))
+        if kept is not None and _same_rows(kept[0], scenario):
+            return kept[1]
+        return load_schedule(engine, version_id, scenario)
+
+    def remember(self, engine: Engine, version_id: int, scenario: domain.Scenario, schedule: Schedule) -> None:
+        """Keep version `version_id`, just stored from `schedule` over `scenario`, as `load_schedule` reads it."""
+        self._keep(
+            self._versions, (engine.url.render_as_string(), version_id), (scenario, stored_form(scenario, schedule))
+        )
+
+
+def _same_rows(a: domain.Scenario, b: domain.Scenario) -> bool:
+    """Both scenarios share their rows (one kept ledger): a schedule over one is one over the other."""
+    return all(
+        getattr(a, name) is getattr(b, name) for name in ("residents", "households", "points", "workers", "buildings")
+    )
 
 
 def _changes(version_id: int, parent_id: int) -> sa.CompoundSelect[Any]:

@@ -9,6 +9,7 @@ import pytest
 
 from fixtures.generate import generate
 from scheduler.domain import NO_REF, Scenario
+from scheduler.doorstep.routing import gls_steps
 from scheduler.ledger import read_scenario
 from scheduler.limits import SolverLimits
 from scheduler.plan import solve_schedule
@@ -144,3 +145,24 @@ def test_worker_falls_back_to_the_whole_solve(published: tuple[Scenario, Schedul
     unstaffed = replace(previous, points_staffed=False)
     target = [("community", scenario.communities[COMMUNITY])]
     assert partial_resolve(scenario, unstaffed, target, SolverLimits()) is None
+
+
+def test_worker_solves_the_whole_when_every_community_changes(published: tuple[Scenario, Schedule]) -> None:
+    """Changes touching every community leave no part to keep: no partial re-solve, the worker solves the whole."""
+    scenario, previous = published
+    targets = [("community", name) for name in scenario.communities]
+    assert partial_resolve(scenario, previous, targets, SolverLimits()) is None
+
+
+def test_a_short_router_search_is_valid_and_nearly_as_good(published: tuple[Scenario, Schedule]) -> None:
+    """A tenth of the router's local search (a zone change's re-solve): valid, door visits done as early (±2 %)."""
+    base, previous = published
+    scenario = with_zone(base, "sealed", "compound", target_of(base, "compound"))
+    full = resolve_communities(scenario, previous, {COMMUNITY})
+    short = resolve_communities(scenario, previous, {COMMUNITY}, limits=SolverLimits(route_search=0.1))
+    assert validate(scenario, short).ok
+    door, short_door = full.kpis["resolved_part"]["doorstep"], short.kpis["resolved_part"]["doorstep"]
+    assert short_door["unserved_households"] == door["unserved_households"]
+    assert short_door["completion_minutes"] <= 1.02 * door["completion_minutes"]
+    assert short_door["routing_solves"] == door["routing_solves"] > 0
+    assert gls_steps(40, 0.1) == gls_steps(40) // 10 > 0 and gls_steps(40, 0.0) == 0

@@ -275,3 +275,115 @@ def test_visit_diff_names_the_changed_residents(
         assert stored.scalar() == len(expected)
     door = np.flatnonzero(solved.mode == DOORSTEP)
     assert len(door)  # the demo has sealed buildings: door visits are part of what is compared
+
+
+def _same_schedule(a: Schedule, b: Schedule) -> bool:
+    """Every field equal: arrays, teams, roster, routes, unserved, KPIs and flags."""
+    for name in ("mode", "point", "team", "start", "end"):
+        if not np.array_equal(getattr(a, name), getattr(b, name)):
+            return False
+    for table in ("roster", "routes"):
+        x, y = getattr(a, table), getattr(b, table)
+        if not all(np.array_equal(getattr(x, f.name), getattr(y, f.name)) for f in dataclasses.fields(x)):
+            return False
+    return (a.teams, a.unserved, a.kpis, a.has_roster, a.points_staffed) == (
+        b.teams,
+        b.unserved,
+        b.kpis,
+        b.has_roster,
+        b.points_staffed,
+    )
+
+
+def test_load_cache_reads_the_ledger_once_and_follows_zone_changes(
+    db_engine: Engine, demo: domain.Scenario, scenario_id: int
+) -> None:
+    """A kept scenario equals a fresh load after new zone changes and publications; only its zones are new."""
+    cache = versions.LoadCache()
+    first = cache.load_scenario(db_engine, scenario_id)
+    sealed = _add_change(db_engine, scenario_id, "sealed", "compound", demo.compounds[0])
+    lifted = _add_change(db_engine, scenario_id, "normal", "compound", demo.compounds[0])
+    for through in (None, sealed, lifted):
+        kept = cache.load_scenario(db_engine, scenario_id, zone_changes_through=through)
+        fresh = versions.load_scenario(db_engine, scenario_id, zone_changes_through=through)
+        assert kept.residents is first.residents  # the ledger was not read again
+        for field in dataclasses.fields(fresh.zones):
+            assert np.array_equal(getattr(kept.zones, field.name), getattr(fresh.zones, field.name))
+            assert getattr(kept.zones, field.name).dtype == getattr(fresh.zones, field.name).dtype
+        assert kept.building_level().tolist() == fresh.building_level().tolist()
+        assert kept.warnings == fresh.warnings and kept.residents.id_hash == fresh.residents.id_hash
+    in_compound = np.array(demo.buildings.compound) == 0
+    sealed_level = cache.load_scenario(db_engine, scenario_id, zone_changes_through=sealed).building_level()
+    assert (sealed_level[in_compound] == domain.LEVELS.index("sealed")).all()
+    # Another import of the same ledger (here: after the scenario is gone) is read anew.
+    with db_engine.begin() as conn:
+        conn.execute(versions.ZONE_CHANGE.delete())
+        conn.execute(sa.delete(sa.table("scenario")))
+    again = import_scenario(db_engine, demo, "again")[0]
+    assert cache.load_scenario(db_engine, again).residents is not first.residents
+
+
+def test_load_cache_serves_a_stored_version_as_load_schedule_reads_it(
+    db_engine: Engine, demo: domain.Scenario, solved: Schedule, scenario_id: int
+) -> None:
+    """A version saved with the cache comes back from it equal, field by field, to what load_schedule reads."""
+    cache = versions.LoadCache()
+    scenario = cache.load_scenario(db_engine, scenario_id)
+    schedule = _unserve(demo, solved, int(np.flatnonzero(solved.mode == POINT)[0]))
+    assert schedule.unserved and len(schedule.routes) and len(schedule.roster)
+    version = versions.save_draft(
+        db_engine, scenario_id, schedule, cause="a", parent_id=None, seed=0, scenario=scenario, cache=cache
+    )
+    kept = cache.load_schedule(db_engine, version, scenario)
+    read = versions.load_schedule(db_engine, version, scenario)
+    assert kept is not read and _same_schedule(kept, read)
+    assert cache.load_schedule(db_engine, version, scenario) is kept
+    # Over a scenario of other rows (not the kept ledger's) it is read from the database.
+    assert cache.load_schedule(db_engine, version, demo) is not kept
+    # A draft found by its input key was not written by this call: nothing is kept for it.
+    other = versions.LoadCache()
+    key = versions.save_draft(db_engine, scenario_id, schedule, cause="k", parent_id=None, seed=0, input_key="k")
+    again = versions.save_draft(
+        db_engine, scenario_id, solved, cause="k", parent_id=None, seed=0, input_key="k", scenario=scenario, cache=other
+    )
+    assert again == key
+    assert _same_schedule(
+        other.load_schedule(db_engine, key, scenario), versions.load_schedule(db_engine, key, scenario)
+    )
+
+
+def _visit_rows(engine: Engine, version_id: int) -> list[tuple[object, ...]]:
+    v = versions.VISIT
+    columns = [c for c in v.c if c.name != "version_id"]
+    with engine.connect() as conn:
+        return list(conn.execute(sa.select(*columns).where(v.c.version_id == version_id).order_by(v.c.resident_id)))
+
+
+def test_a_draft_saved_against_its_parent_stores_the_same_rows(
+    db_engine: Engine, demo: domain.Scenario, solved: Schedule, scenario_id: int
+) -> None:
+    """Copying the parent's unchanged visits in the database stores exactly the rows a full save stores."""
+    parent = versions.save_draft(db_engine, scenario_id, solved, cause="a", parent_id=None, seed=0)
+    previous = versions.load_schedule(db_engine, parent, demo)
+    at_point = np.flatnonzero(solved.mode == POINT)
+    child = dataclasses.replace(solved, start=solved.start.copy(), end=solved.end.copy(), teams=list(solved.teams))
+    child.start[at_point[0]] += 1800  # a visit moved
+    child.end[at_point[0]] += 1800
+    child = _unserve(demo, child, int(at_point[-1]))  # a household dropped
+    renamed = int(child.team[np.flatnonzero(child.mode == DOORSTEP)[0]])
+    child.teams[renamed] += "-b"  # a door team renamed: its visits are new rows
+    full = versions.save_draft(db_engine, scenario_id, child, cause="b", parent_id=parent, seed=0, input_key="full")
+    delta = versions.save_draft(
+        db_engine, scenario_id, child, cause="b", parent_id=parent, seed=0, input_key="delta", previous=previous
+    )
+    assert _visit_rows(db_engine, delta) == _visit_rows(db_engine, full) != _visit_rows(db_engine, parent)
+    assert [c.resident_id for c in versions.visit_diff(db_engine, delta)] == [
+        c.resident_id for c in versions.visit_diff(db_engine, full)
+    ]
+    assert len(versions.visit_diff(db_engine, delta)) == len(changed_visits(solved, child)) > 2
+    with db_engine.connect() as conn:
+        counts = conn.execute(
+            sa.select(versions.VERSION.c.changed_visits).where(versions.VERSION.c.id.in_([full, delta]))
+        ).all()
+    assert counts[0] == counts[1]
+    assert _same_schedule(versions.load_schedule(db_engine, delta, demo), versions.load_schedule(db_engine, full, demo))

@@ -218,6 +218,54 @@ def test_stale_and_coalesced_messages_are_dropped(db_engine: Engine, scenario_id
     assert len(_rows(db_engine, sa.select(versions.VERSION.c.id))) == 2
 
 
+def test_a_chain_of_changes_in_one_process_stores_what_a_fresh_solve_would(
+    db_engine: Engine, scenario_id: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Re-solves from this process's kept scenario and version store the same versions as from the database."""
+    limits = actors.LIMITS
+    steps = [("sealed", "C0001-K01"), ("normal", "C0001-K01"), ("sealed", "C0001-K02")]
+    assert solving.run_solve_job(db_engine, jobs.request_solve(db_engine, scenario_id), limits) == solving.DONE
+    published = []
+    for level, compound in steps:
+        change = jobs.record_zone_change(
+            db_engine, scenario_id, level=level, scope="compound", target_id=compound, effective_at=WHEN
+        )
+        assert solving.apply_zone_change(db_engine, change, limits) == solving.DONE
+        published.append(versions.newest_published(db_engine, scenario_id))
+    # The same steps again, each re-solve reading everything from the database (a fresh process each time).
+    other = import_scenario(db_engine, read_scenario(DEMO, salt=b"other"), "other")[0]
+    monkeypatch.setattr(solving, "_cache", _Fresh())
+    assert solving.run_solve_job(db_engine, jobs.request_solve(db_engine, other), limits) == solving.DONE
+    for (level, compound), kept in zip(steps, published, strict=True):
+        change = jobs.record_zone_change(
+            db_engine, other, level=level, scope="compound", target_id=compound, effective_at=WHEN
+        )
+        assert solving.apply_zone_change(db_engine, change, limits) == solving.DONE
+        fresh = versions.newest_published(db_engine, other)
+        assert fresh is not None and kept is not None
+        assert _visits(db_engine, fresh) == _visits(db_engine, kept)
+        assert [c.resident_id for c in versions.visit_diff(db_engine, fresh)] == [
+            c.resident_id for c in versions.visit_diff(db_engine, kept)
+        ]
+    assert len({row[1] for row in _visits(db_engine, published[0])}) == 2  # doorstep and point visits
+
+
+class _Fresh(versions.LoadCache):
+    """A cache that keeps nothing: every load reads the database."""
+
+    def remember(self, *args: Any) -> None:
+        pass
+
+    def load_scenario(self, engine: Engine, scenario_id: int, *, zone_changes_through: int | None = None) -> Any:
+        return versions.load_scenario(engine, scenario_id, zone_changes_through=zone_changes_through)
+
+
+def _visits(engine: Engine, version_id: int | None) -> list[Any]:
+    v = versions.VISIT
+    columns = [c for c in v.c if c.name != "version_id"]
+    return _rows(engine, sa.select(*columns).where(v.c.version_id == version_id).order_by(v.c.resident_id))
+
+
 def test_relay_sends_what_was_never_sent_or_may_be_lost(db_engine: Engine, scenario_id: int) -> None:
     """The relay sends pending rows never enqueued, or enqueued long ago; not fresh, applied or finished ones."""
     broker = dramatiq.get_broker()

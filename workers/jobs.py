@@ -18,6 +18,7 @@ from sqlmodel import SQLModel
 
 from scheduler.domain import LEVELS, SCOPES
 from store.models import utcnow
+from store.whatif import ledger_scenario_id  # a what-if fork's targets are its ledger's
 from workers import actors  # noqa: F401  (declares the actors on the broker, for the embedded worker)
 from workers.db import bind_engine
 from workers.relay import APPLY_ZONE_CHANGES, JOB, SOLVE, ZONE_CHANGE, mark_enqueued, send
@@ -25,8 +26,9 @@ from workers.relay import APPLY_ZONE_CHANGES, JOB, SOLVE, ZONE_CHANGE, mark_enqu
 log = logging.getLogger(__name__)
 
 # A zone change is sent this much later, so that a burst of changes to one scenario ends in
-# the re-solve of its newest change (older ones find a newer pending change and drop out).
-SETTLE_MS = 300
+# the re-solve of its newest change (older ones find a newer pending change and drop out): it
+# need only outlast the gaps between a burst's changes (milliseconds), not a solve.
+SETTLE_MS = 100
 
 _building = SQLModel.metadata.tables["building"]
 _scenario = SQLModel.metadata.tables["scenario"]
@@ -90,7 +92,9 @@ def record_zone_change(
     with engine.begin() as conn:
         _require_scenario(conn, scenario_id)
         found = conn.execute(
-            sa.select(column).where(_building.c.scenario_id == scenario_id, column == target_id).limit(1)
+            sa.select(column)
+            .where(_building.c.scenario_id == ledger_scenario_id(conn, scenario_id), column == target_id)
+            .limit(1)
         ).scalar()
         if found is None:
             raise ZoneChangeError(f"target_id {target_id!r}: no {scope} of scenario {scenario_id} has that id")

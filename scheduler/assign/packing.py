@@ -127,7 +127,7 @@ def pack_slots(problem: AssignmentProblem, chosen: np.ndarray, limits: SolverLim
 
     unplaced: list[int] = []
     eligible = problem.eligible
-    repacks_left = REPACK_ATTEMPTS
+    repacks_left = max(1, round(REPACK_ATTEMPTS * limits.repack_share))
     for h in sorted(overflow + np.flatnonzero((chosen == NO_REF) & (problem.household_class != NO_REF)).tolist()):
         s = int(size[h])
         candidates = eligible.point[eligible.of(int(demand.building[h]))].tolist()

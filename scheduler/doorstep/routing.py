@@ -20,10 +20,13 @@
   stop costs more than any route could save, per household.
 
 Search: the first solution is given (`initial`, from the split of the tour) when there is
-one, else built by the first-solution strategy; then guided local search. Each search
-stops at a *solution limit*, which is deterministic (the same input replays the same
-search), with the `SolverLimits` time limit only as a safety net; `time_limited` says
-when the clock stopped it instead (only then could a rerun differ).
+one, else built by the first-solution strategy; then guided local search, for a number of
+steps scaled to the size and by `SolverLimits.route_search` (a zone change's re-solve takes
+a tenth: on the benchmark's community its completion and team-hours are the same, and a
+share of 0 stops after the descent). Each search stops at a *solution limit*, which is
+deterministic (the same input replays the same search), with the `SolverLimits` time
+limit only as a safety net; `time_limited` says when the clock stopped it instead (only
+then could a rerun differ).
 """
 
 from __future__ import annotations
@@ -62,9 +65,9 @@ class Routed:
     time_limited: bool
 
 
-def gls_steps(n_nodes: int) -> int:
-    """Guided-local-search solutions allowed after the descent, for a model of `n_nodes` nodes."""
-    return int(min(MAX_STEPS, max(MIN_STEPS, NEIGHBOUR_BUDGET // max(1, 7 * n_nodes * n_nodes))))
+def gls_steps(n_nodes: int, share: float = 1.0) -> int:
+    """Guided-local-search solutions allowed after the descent, for a model of `n_nodes` nodes, times `share`."""
+    return int(min(MAX_STEPS, max(MIN_STEPS, NEIGHBOUR_BUDGET // max(1, 7 * n_nodes * n_nodes))) * share)
 
 
 def _search(
@@ -74,7 +77,7 @@ def _search(
     start: pywrapcp.Assignment | None,
     steps: int,
 ) -> tuple[pywrapcp.Assignment | None, bool]:
-    """Descend to a local optimum, then `steps` solutions of guided local search; (best, clock stopped it).
+    """Descend to a local optimum, then `steps` solutions of guided local search (none: 0); (best, clock stopped it).
 
     Both stages end on their own (a local optimum, a solution limit), so they replay
     exactly; the time limit only guards against a run-away search.
@@ -90,8 +93,8 @@ def _search(
     else:
         solution = model.SolveWithParameters(params)
     limited = (time.perf_counter() - began) * 1000 >= 0.95 * stage_ms
-    if solution is None:
-        return None, limited
+    if solution is None or steps <= 0:
+        return solution, limited
     params.local_search_metaheuristic = METAHEURISTIC
     params.solution_limit = steps + 1  # the starting solution counts as the first
     began = time.perf_counter()
@@ -116,7 +119,11 @@ def open_tour(walk: np.ndarray, limits: SolverLimits) -> tuple[list[int], bool]:
     model = pywrapcp.RoutingModel(manager)
     model.SetArcCostEvaluatorOfAllVehicles(model.RegisterTransitMatrix(arc.tolist()))
     solution, limited = _search(
-        model, limits, routing_enums_pb2.FirstSolutionStrategy.PATH_CHEAPEST_ARC, None, gls_steps(n + 1)
+        model,
+        limits,
+        routing_enums_pb2.FirstSolutionStrategy.PATH_CHEAPEST_ARC,
+        None,
+        gls_steps(n + 1, limits.route_search),
     )
     if solution is None:
         return list(range(n)), limited
@@ -205,7 +212,7 @@ def route_stops(
         routes = [[manager.NodeToIndex(i + 1) for i in stops] for stops in initial]
         routes.append([manager.NodeToIndex(anchor)])
         start = model.ReadAssignmentFromRoutes(routes, True)
-    solution, limited = _search(model, limits, FIRST_SOLUTION, start, gls_steps(n_stops))
+    solution, limited = _search(model, limits, FIRST_SOLUTION, start, gls_steps(n_stops, limits.route_search))
     seconds = time.perf_counter() - began
     if solution is None:
         return Routed([[] for _ in vehicles], list(range(n_stops)), seconds, limited)
