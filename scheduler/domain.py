@@ -7,7 +7,7 @@ Ids are kept as Python lists only to write them back out.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -32,7 +32,11 @@ def names_of(mask: int, vocabulary: tuple[str, ...]) -> list[str]:
 
 @dataclass(frozen=True)
 class RoundSettings:
-    """The keys of `scenario.toml`, with the contract's defaults."""
+    """The keys of `scenario.toml`, with the contract's defaults.
+
+    The fields are exactly the contract's keys (the generator, the store and the API
+    iterate them); a round cut shorter than its days is a `ShortRound`.
+    """
 
     name: str
     start: datetime
@@ -49,7 +53,18 @@ class RoundSettings:
 
     @property
     def round_minutes(self) -> int:
+        """Length of the round: `days` × 24 h (ruling 1), or less in a `ShortRound`."""
         return self.days * 24 * 60
+
+    @property
+    def round_days(self) -> int:
+        """Whole days the round lasts, the last one begun counted whole."""
+        return -(-self.round_minutes // 1440)
+
+    def within_hours(self, hours: float | None) -> RoundSettings:
+        """These settings with the round cut to its first `hours` (None: the whole `days`)."""
+        contract = {f.name: getattr(self, f.name) for f in fields(RoundSettings)}
+        return RoundSettings(**contract) if hours is None else ShortRound(**contract, round_hours=hours)
 
     @property
     def n_slots(self) -> int:
@@ -74,6 +89,26 @@ class RoundSettings:
 
 
 @dataclass(frozen=True)
+class ShortRound(RoundSettings):
+    """A round that must finish within `round_hours` of its start (a planner's what-if, staff sizing).
+
+    Not a key of `scenario.toml`: the window is `[start, start + round_hours)`, never longer
+    than `days`; slots, opening hours, door routes, staff calendars and the validator all
+    end there. `RoundSettings.within_hours` makes one; `dataclasses.replace` keeps it.
+    """
+
+    round_hours: float = 24.0
+
+    def __post_init__(self) -> None:
+        if not self.round_hours > 0:
+            raise ValueError(f"round_hours must be positive, not {self.round_hours}")
+
+    @property
+    def round_minutes(self) -> int:
+        return min(self.days * 24 * 60, round(self.round_hours * 60))
+
+
+@dataclass(frozen=True)
 class OpeningHours:
     """Opening hours as read from a person's text.
 
@@ -91,12 +126,13 @@ class OpeningHours:
     def round_the_clock(self) -> bool:
         return self.weekdays == frozenset(range(7)) and self.windows == ((0, 1440),)
 
-    def in_round(self, start: datetime, days: int) -> list[tuple[int, int]]:
+    def in_round(self, start: datetime, days: int, minutes: int | None = None) -> list[tuple[int, int]]:
         """Open intervals in minutes since `start`, clipped to the round `[start, start + days)`.
 
+        `minutes`, when given, ends the round earlier (`RoundSettings.round_minutes`).
         Windows of consecutive days that touch (round the clock) are merged.
         """
-        horizon = days * 24 * 60
+        horizon = days * 24 * 60 if minutes is None else min(days * 24 * 60, minutes)
         midnight = start.replace(hour=0, minute=0, second=0, microsecond=0)
         offset = start.hour * 60 + start.minute
         intervals: list[tuple[int, int]] = []
@@ -119,7 +155,7 @@ class OpeningHours:
         """Boolean per slot of the round: the slot lies wholly inside one open interval."""
         mask = np.zeros(settings.n_slots, dtype=bool)
         step = settings.slot_minutes
-        for lo, hi in self.in_round(settings.start, settings.days):
+        for lo, hi in self.in_round(settings.start, settings.days, settings.round_minutes):
             first = -(-lo // step)  # first slot starting at or after lo
             last = hi // step  # slots ending at or before hi
             if last > first:

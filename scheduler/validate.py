@@ -195,7 +195,7 @@ class _Context:
         st = self.settings = scenario.settings
         self.clock = Clock(st.start)
         self.slot_s = st.slot_minutes * 60
-        self.round_s = st.days * 86400
+        self.round_s = st.round_minutes * 60
         self.n_slots = st.n_slots
         self.door_s = st.doorstep_minutes_per_household * 60
         res, pts, bld = scenario.residents, scenario.points, scenario.buildings
@@ -261,7 +261,7 @@ class _Context:
     def in_round(self, hours: OpeningHours) -> list[tuple[int, int]]:
         found = self._hours_cache.get(hours)
         if found is None:
-            found = hours.in_round(self.settings.start, self.settings.days)
+            found = hours.in_round(self.settings.start, self.settings.days, self.settings.round_minutes)
             self._hours_cache[hours] = found
         return found
 

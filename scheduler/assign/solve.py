@@ -153,7 +153,9 @@ def plan_door_visits(
     if previous is not None and previous.has_roster and len(previous.routes):
         under_way = keep_visits(scenario, previous, at_door)
         new = np.setdiff1d(at_door, under_way.households)
-        return merge(under_way.plan, plan_doorstep(scenario, new, limits=limits, busy=under_way.busy))
+        return merge(
+            scenario, under_way.plan, plan_doorstep(scenario, new, limits=limits, busy=under_way.busy), at_door
+        )
     return plan_doorstep(scenario, at_door, limits=limits)
 
 

@@ -44,8 +44,10 @@ def nearest_neighbour(scenario: Scenario, households: np.ndarray, plan: Doorstep
         n_tiers = int(tier.max()) + 1
         # Unvisited households per (tier, place), each a stack in household order.
         left: list[list[list[tuple[int, bool]]]] = [[[] for _ in places.building] for _ in range(n_tiers)]
-        for h, t, p, r in sorted(zip(households[mine].tolist(), tier[mine].tolist(), place.tolist(),
-                                     reason[mine].tolist(), strict=True), reverse=True):
+        for h, t, p, r in sorted(
+            zip(households[mine].tolist(), tier[mine].tolist(), place.tolist(), reason[mine].tolist(), strict=True),
+            reverse=True,
+        ):
             left[t][p].append((h, r == SEALED))
         counts = np.array([[len(q) for q in row] for row in left], dtype=np.int64)
         queue = [(plan.windows[k][0], k, -1) for k in np.flatnonzero(team_community == c).tolist()]

@@ -15,7 +15,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from scheduler.domain import NO_REF, Scenario
-from scheduler.doorstep.plan import DOOR_ROLE, SAMPLER_SKILLS, DoorstepPlan
+from scheduler.doorstep.plan import (
+    DOOR_ROLE,
+    SAMPLER_SKILLS,
+    DoorstepPlan,
+    completion_figures,
+    household_reasons,
+)
 from scheduler.schedule import ROSTER_DTYPES, ROUTE_DTYPES, Roster, Routes, Schedule, typed_columns
 
 
@@ -90,8 +96,12 @@ def keep_visits(scenario: Scenario, previous: Schedule, households: np.ndarray) 
     return Kept(plan=plan, busy=busy, households=np.unique(routes.household[rows]))
 
 
-def merge(kept: DoorstepPlan, new: DoorstepPlan) -> DoorstepPlan:
-    """Kept teams first, then the new ones, renamed where a new id is already taken."""
+def merge(scenario: Scenario, kept: DoorstepPlan, new: DoorstepPlan, households: np.ndarray) -> DoorstepPlan:
+    """Kept teams first, then the new ones, renamed where a new id is already taken.
+
+    `households` are all the door households (kept and newly planned): the visit counts and
+    completion times are the whole plan's; team and search figures are the new part's.
+    """
     taken = set(kept.teams)
     names = []
     for name in new.teams:
@@ -115,6 +125,7 @@ def merge(kept: DoorstepPlan, new: DoorstepPlan) -> DoorstepPlan:
         np.concatenate([kept.routes.depart, new.routes.depart]),
     )
     kpis = dict(new.kpis)
+    kpis.update(completion_figures(routes, households, household_reasons(scenario, households)))
     kpis["kept_teams"] = len(kept.teams)
     kpis["kept_visits"] = len(kept.routes)
     return DoorstepPlan(

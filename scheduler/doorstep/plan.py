@@ -151,6 +151,21 @@ def household_reasons(scenario: Scenario, households: np.ndarray) -> np.ndarray:
     return door_reasons(level, scenario.household_flags()[households], controlled, otherwise=BY_CHOICE)
 
 
+def completion_figures(routes: Routes, households: np.ndarray, reason: np.ndarray) -> dict[str, float | int]:
+    """Door visits, households asked for (with their `reason`) and when the last sealed (else any) visit ends."""
+    sealed = households[reason == SEALED]
+    sealed_served = np.isin(routes.household, sealed)
+    finish = routes.depart[sealed_served] if len(sealed) else routes.depart
+    return {
+        "doorstep_households": len(routes),
+        "households_requested": len(households),
+        "sealed_households": len(sealed),
+        "sealed_unserved": int(len(sealed) - sealed_served.sum()),
+        "completion_minutes": round(float(finish.max()) / 60, 1) if len(finish) else 0.0,
+        "completion_all_minutes": round(float(routes.depart.max()) / 60, 1) if len(routes) else 0.0,
+    }
+
+
 def tier_of(reason: np.ndarray) -> np.ndarray:
     """Priority tier: 0 sealed, 1 bedridden, 2 the rest (controlled without a point, by choice)."""
     return np.select([reason == SEALED, reason == BEDRIDDEN], [0, 1], 2).astype(np.int8)
@@ -226,8 +241,16 @@ def _pool(scenario: Scenario, calendar: Calendar, communities: np.ndarray) -> di
 class _Community:
     """Teams and routes for one community's door visits."""
 
-    def __init__(self, scenario: Scenario, calendar: Calendar, community: int, limits: SolverLimits,
-                 stats: _Stats, *, shared: bool) -> None:
+    def __init__(
+        self,
+        scenario: Scenario,
+        calendar: Calendar,
+        community: int,
+        limits: SolverLimits,
+        stats: _Stats,
+        *,
+        shared: bool,
+    ) -> None:
         self.scenario = scenario
         self.calendar = calendar
         self.community = community
@@ -236,7 +259,7 @@ class _Community:
         st = scenario.settings
         self.slot_s = st.slot_minutes * 60
         self.visit_s = st.doorstep_minutes_per_household * 60
-        self.horizon = st.days * 86400
+        self.horizon = st.round_minutes * 60
         wk = scenario.workers
         own = wk.community == community
         public = wk.community == NO_REF
@@ -271,8 +294,10 @@ class _Community:
         candidates.sort(key=lambda d: (d.stop, bool(public[d.worker]), d.first, d.worker))
         self.samplers_available = len({d.worker for d in candidates})
         if not candidates:
-            detail = (f"community {self.name}: no worker with doorstep and sample skills is free for it in the round "
-                      f"({len(self.samplers)} may serve it)")
+            detail = (
+                f"community {self.name}: no worker with doorstep and sample skills is free for it in the round "
+                f"({len(self.samplers)} may serve it)"
+            )
             return [], {h: f"{detail}; {REASON_TEXT[reason_of[h]]}" for h in households.tolist()}
 
         # Each tier's households in the order of a short walking tour of their buildings.
@@ -306,8 +331,10 @@ class _Community:
         if not left:
             return teams, {}
         offered = sum(d.slots for d in selections[-1]) * self.slot_s / 3600
-        detail = (f"community {self.name}: door visits do not fit in the duties of its {self.samplers_available} "
-                  f"doorstep+sample worker(s) ({offered:.1f} team-hours possible, about {work / 3600:.1f} needed)")
+        detail = (
+            f"community {self.name}: door visits do not fit in the duties of its {self.samplers_available} "
+            f"doorstep+sample worker(s) ({offered:.1f} team-hours possible, about {work / 3600:.1f} needed)"
+        )
         return teams, {h: f"{detail}; {REASON_TEXT[reason_of[h]]}" for h in left}
 
     def _route(
@@ -347,9 +374,15 @@ class _Community:
                 ids = np.array([k for j in block for k in initial[j]], dtype=np.int64)
                 local = {int(k): i for i, k in enumerate(ids)}
                 routed = route_stops(
-                    stop_place_arr[ids], sizes[ids] * self.visit_s, sizes[ids], places.walk,
-                    [vehicles[j] for j in block], self.horizon, self.limits,
-                    initial=[[local[k] for k in initial[j]] for j in block], target=finish or None,
+                    stop_place_arr[ids],
+                    sizes[ids] * self.visit_s,
+                    sizes[ids],
+                    places.walk,
+                    [vehicles[j] for j in block],
+                    self.horizon,
+                    self.limits,
+                    initial=[[local[k] for k in initial[j]] for j in block],
+                    target=finish or None,
                 )
                 self.stats.solves += 1
                 self.stats.time_limited += int(routed.time_limited)
@@ -377,8 +410,11 @@ class _Community:
             while waiting:
                 open_places = sorted(waiting)
                 steps = [int(places.walk[run.at, p]) if run.at >= 0 else 0 for p in open_places]
-                fitting = [(s, p) for s, p in zip(steps, open_places, strict=True)
-                           if run.room(places.walk, p, self.visit_s) > 0]
+                fitting = [
+                    (s, p)
+                    for s, p in zip(steps, open_places, strict=True)
+                    if run.room(places.walk, p, self.visit_s) > 0
+                ]
                 if not fitting:
                     break
                 _, place = min(fitting)
@@ -474,9 +510,6 @@ def _kpis(
     stats: _Stats,
 ) -> dict[str, float | int]:
     routes, roster = plan.routes, plan.roster
-    sealed = households[reason == SEALED]
-    sealed_served = np.isin(routes.household, sealed)
-    finish = routes.depart[sealed_served] if len(sealed) else routes.depart
     walk = 0
     for team in range(len(plan.teams)):
         rows = np.flatnonzero(routes.team == team)
@@ -485,13 +518,8 @@ def _kpis(
     samplers = {t.duty.worker for t in teams}
     helpers = {t.helper for t in teams if t.helper != NO_REF}
     return {
-        "doorstep_households": len(routes),
-        "households_requested": len(households),
+        **completion_figures(routes, households, reason),
         "unserved_households": len(plan.unserved),
-        "sealed_households": len(sealed),
-        "sealed_unserved": int(len(sealed) - sealed_served.sum()),
-        "completion_minutes": round(float(finish.max()) / 60, 1) if len(finish) else 0.0,
-        "completion_all_minutes": round(float(routes.depart.max()) / 60, 1) if len(routes) else 0.0,
         "lower_bound_minutes": round(max(bounds) / 60, 1) if bounds else 0.0,
         "teams": len(plan.teams),
         "team_hours": round(sum(t.end - t.start for t in teams) / 3600, 2),
@@ -545,8 +573,10 @@ def apply_doorstep(scenario: Scenario, schedule: Schedule, plan: DoorstepPlan) -
     keep = schedule.roster.team == NO_REF
     ro = schedule.roster
     schedule.roster = Roster(
-        *(np.concatenate((getattr(ro, name)[keep], getattr(plan.roster, name)))
-          for name in ("worker", "point", "team", "role", "start", "end"))
+        *(
+            np.concatenate((getattr(ro, name)[keep], getattr(plan.roster, name)))
+            for name in ("worker", "point", "team", "role", "start", "end")
+        )
     )
 
     detail = dict(plan.unserved)
@@ -558,8 +588,9 @@ def apply_doorstep(scenario: Scenario, schedule: Schedule, plan: DoorstepPlan) -
     touched = planned | previous_door
     kept = [u for u in schedule.unserved if not touched[household[u.resident]]]
     listed = np.flatnonzero(np.isin(household, np.fromiter(detail, dtype=np.int64, count=len(detail))))
-    added = [Unserved(r, "no_doorstep_team", detail[int(household[r])]) for r in listed.tolist()
-             if schedule.mode[r] == UNSERVED]
+    added = [
+        Unserved(r, "no_doorstep_team", detail[int(household[r])])
+        for r in listed.tolist()
+        if schedule.mode[r] == UNSERVED
+    ]
     schedule.unserved = sorted(kept + added, key=lambda u: u.resident)
-
-

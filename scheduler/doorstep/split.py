@@ -52,9 +52,7 @@ def _fill(
     return counts, placed, finish
 
 
-def split_tour(
-    places: np.ndarray, vehicles: list[Vehicle], walk: np.ndarray, visit_s: int
-) -> tuple[list[int], int]:
+def split_tour(places: np.ndarray, vehicles: list[Vehicle], walk: np.ndarray, visit_s: int) -> tuple[list[int], int]:
     """Households per vehicle (consecutive stretches of the tour, `places` per household) and the finish.
 
     Vehicles are taken in the order given.

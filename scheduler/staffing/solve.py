@@ -96,7 +96,7 @@ def staff_points(
     open_slots = slot_masks(scenario.points.hours, st)
     pool = staff_pool(scenario, busy, open_slots)
     need = role_need(req.desks, req.order_keepers(st.order_keepers_per_desk), req.used)
-    day_slots = int(st.max_day_hours * 60 // st.slot_minutes) * st.days
+    day_slots = int(st.max_day_hours * 60 // st.slot_minutes) * st.round_days
     before = _previous_duties(scenario, previous)
     home = allocate(pool, need, day_slots, _previous_home(scenario, previous))
 
