@@ -16,6 +16,7 @@ from api.config import ApiSettings, get_api_settings
 from api.lookup import lookups_for
 from api.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from api.routes import dashboard, health, jobs, me, planner, printables, residents, scenarios, schedule, versions, zones
+from api.routes.sizing import router as sizing_router
 from store.engine import make_engine
 
 API_PREFIX = "/api/v1"
@@ -85,6 +86,7 @@ def create_app(
     api = APIRouter(prefix=API_PREFIX)
     for module in (health, me, scenarios, jobs, versions, schedule, zones, residents, planner, dashboard, printables):
         api.include_router(module.router)
+    api.include_router(sizing_router)
     app.include_router(api)
     app.include_router(dashboard.pages)  # the dashboard and resident pages, outside /api/v1
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

@@ -55,6 +55,7 @@ class Me(BaseModel):
 class ScenarioOut(ScenarioPublic):
     start: LocalTime
     created_at: AuditTime
+    parent_id: int | None = Field(default=None, description="A what-if fork's parent scenario; null: imported.")
 
 
 class ScenarioSummaryOut(ScenarioSummary):

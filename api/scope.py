@@ -2,11 +2,13 @@
 
 A scenario is visible to a coordinator when one of its buildings lies in their communities; its
 lists (residents, unserved, diffs, exports) are cut to those communities. Acting on a whole
-scenario (a solve) needs every one of its communities.
+scenario (a solve) needs every one of its communities. Planners' what-if forks have no buildings
+of their own, so coordinators never see them; planners and admins do.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -15,6 +17,7 @@ from sqlmodel import SQLModel
 
 from api.auth import Principal
 from api.problems import ProblemError
+from store.whatif import ledger_scenario_id, point_rows
 
 _t = SQLModel.metadata.tables
 SCENARIO, BUILDING, POINT = _t["scenario"], _t["building"], _t["point"]
@@ -58,13 +61,13 @@ def community_filter(principal: Principal) -> frozenset[str] | None:
     return principal.communities if principal.scoped else None
 
 
-def point_for(conn: Connection, principal: Principal, scenario_id: int, point_id: str) -> RowMapping:
-    """A point of the scenario the caller may look into: of their communities, or public; else 404/403."""
-    row = (
-        conn.execute(sa.select(POINT).where(POINT.c.scenario_id == scenario_id, POINT.c.point_id == point_id))
-        .mappings()
-        .one_or_none()
-    )
+def point_for(conn: Connection, principal: Principal, scenario_id: int, point_id: str) -> Mapping[str, Any]:
+    """A point of the scenario the caller may look into: of their communities, or public; else 404/403.
+
+    A what-if fork's points are those its changes leave: a point it closes is not found, one it opens is.
+    """
+    found = point_rows(conn, scenario_id, sa.select(POINT).where(POINT.c.point_id == point_id))
+    row = next((p for p in found if p["point_id"] == point_id), None)
     if row is None:
         raise ProblemError(404, f"no point {point_id!r} in scenario {scenario_id}", kind="not-found")
     community = point_community(conn, scenario_id, row["community_id"], row["compound_id"])
@@ -80,7 +83,7 @@ def point_community(
     if community_id is not None or compound_id is None:
         return community_id
     query = sa.select(BUILDING.c.community_id).where(
-        BUILDING.c.scenario_id == scenario_id, BUILDING.c.compound_id == compound_id
+        BUILDING.c.scenario_id == ledger_scenario_id(conn, scenario_id), BUILDING.c.compound_id == compound_id
     )
     found: str | None = conn.execute(query.limit(1)).scalar_one_or_none()
     return found
@@ -94,6 +97,7 @@ def target_community(conn: Connection, scenario_id: int, scope: str, target_id: 
         column = BUILDING.c.compound_id
     else:
         column = BUILDING.c.building_id
-    query = sa.select(BUILDING.c.community_id).where(BUILDING.c.scenario_id == scenario_id, column == target_id)
+    ledger = ledger_scenario_id(conn, scenario_id)  # a what-if fork's targets are its ledger's
+    query = sa.select(BUILDING.c.community_id).where(BUILDING.c.scenario_id == ledger, column == target_id)
     found: str | None = conn.execute(query.limit(1)).scalar_one_or_none()
     return found

@@ -1,12 +1,16 @@
 """Reads of published schedule versions, straight from the version tables with SQL.
 
 Every view takes the scenario's newest published version unless asked for another published one,
-and cuts lists to the caller's communities (`communities=None`: all).
+and cuts lists to the caller's communities (`communities=None`: all). Versions are the scenario's
+own; the ledger tables (residents, buildings, points, workers) are read under its ledger's id
+(`store.whatif.ledger_scenario_id`: a what-if fork has no rows of its own), and a fork's points and
+added workers are those its changes leave (`store.whatif.point_rows`, `added_workers`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -29,6 +33,7 @@ from scheduler.ledger.hours import parse_hours
 from scheduler.schedule import ROLES, ROSTER_DTYPES, Roster, typed_columns
 from scheduler.staffing.capacity import on_duty, staffed_capacity
 from scheduler.staffing.pool import POINT_ROLES
+from store.whatif import added_workers, ledger_scenario_id, point_rows
 
 _t = SQLModel.metadata.tables
 VERSION, VISIT, DUTY, POINT = _t["schedule_version"], _t["visit"], _t["duty"], _t["point"]
@@ -82,7 +87,8 @@ def points_staffed(version: RowMapping) -> bool:
 
 
 def _in_scope_points(query: sa.Select[Any], communities: frozenset[str] | None, scenario_id: int) -> sa.Select[Any]:
-    """Points of these communities (directly or through their compound) and public points."""
+    """Points of these communities (directly or through their compound) and public points (`scenario_id`: the
+    ledger's)."""
     if communities is None:
         return query
     scope = sorted(communities)
@@ -98,7 +104,7 @@ def _in_scope_points(query: sa.Select[Any], communities: frozenset[str] | None, 
     )
 
 
-def points_only(settings: RoundSettings, rows: list[RowMapping]) -> Scenario:
+def points_only(settings: RoundSettings, rows: Sequence[Mapping[str, Any]]) -> Scenario:
     """A scenario holding only these points (no residents, staff or zones), for the scheduler's
     per-point arithmetic (slot masks, staffed capacity) without loading a district's residents."""
     none = np.zeros(0, dtype=np.int32)
@@ -156,11 +162,8 @@ def loads(
 ) -> LoadsView:
     """Residents per point and slot against the slot's capacity (rule 6, rulings 3 and 4)."""
     settings = round_settings(scenario)
-    scenario_id = scenario["id"]
-    query = sa.select(POINT).where(POINT.c.scenario_id == scenario_id).order_by(POINT.c.point_id)
-    if point_id is not None:
-        query = query.where(POINT.c.point_id == point_id)
-    rows = list(conn.execute(_in_scope_points(query, communities, scenario_id)).mappings())
+    query = _in_scope_points(sa.select(POINT), communities, ledger_scenario_id(conn, scenario["id"]))
+    rows = [p for p in point_rows(conn, scenario["id"], query) if point_id in (None, p["point_id"])]
     points = points_only(settings, rows)
     index = {p: i for i, p in enumerate(points.points.ids)}
     slot_s = settings.slot_minutes * 60
@@ -201,13 +204,27 @@ def loads(
 
 
 def roster(conn: Connection, scenario_id: int, version_id: int, point_id: str) -> list[DutyPublic]:
+    """The duties at a point (or of a team); workers a fork adds have no row: no name, the kind of their change."""
+    ledger = ledger_scenario_id(conn, scenario_id)
     rows = conn.execute(
         sa.select(DUTY.c.worker_id, WORKER.c.name, WORKER.c.kind, DUTY.c.role, DUTY.c.start, DUTY.c.end)
-        .join(WORKER, sa.and_(WORKER.c.scenario_id == scenario_id, WORKER.c.worker_id == DUTY.c.worker_id))
+        .select_from(DUTY)
+        .outerjoin(WORKER, sa.and_(WORKER.c.scenario_id == ledger, WORKER.c.worker_id == DUTY.c.worker_id))
         .where(DUTY.c.version_id == version_id, DUTY.c.place == point_id)
         .order_by(DUTY.c.start, DUTY.c.role, DUTY.c.worker_id)
-    )
-    return [DutyPublic.model_validate(dict(row)) for row in rows.mappings()]
+    ).all()
+    added = added_workers(conn, scenario_id) if any(row.kind is None for row in rows) else {}
+    return [
+        DutyPublic(
+            worker_id=worker,
+            name=name or "",
+            kind=added[worker] if kind is None else kind,
+            role=role,
+            start=start,
+            end=end,
+        )
+        for worker, name, kind, role, start, end in rows
+    ]
 
 
 def point_residents(
@@ -221,13 +238,14 @@ def point_residents(
     offset: int,
 ) -> tuple[int, list[PointResident]]:
     """(how many, one page) of the residents sent to a point, in slot order."""
+    ledger = ledger_scenario_id(conn, scenario_id)
     where = [VISIT.c.version_id == version_id, VISIT.c.point_id == point_id, VISIT.c.mode == "point"]
     joined = VISIT.join(
-        RESIDENT, sa.and_(RESIDENT.c.scenario_id == scenario_id, RESIDENT.c.resident_id == VISIT.c.resident_id)
+        RESIDENT, sa.and_(RESIDENT.c.scenario_id == ledger, RESIDENT.c.resident_id == VISIT.c.resident_id)
     )
     if communities is not None:
         joined = joined.join(
-            BUILDING, sa.and_(BUILDING.c.scenario_id == scenario_id, BUILDING.c.building_id == RESIDENT.c.building_id)
+            BUILDING, sa.and_(BUILDING.c.scenario_id == ledger, BUILDING.c.building_id == RESIDENT.c.building_id)
         )
         where.append(BUILDING.c.community_id.in_(sorted(communities)))
     total = conn.execute(sa.select(sa.func.count()).select_from(joined).where(*where)).scalar_one()
@@ -246,15 +264,16 @@ def residents_where(
     conn: Connection, scenario_id: int, resident_ids: list[str], communities: frozenset[str] | None
 ) -> dict[str, RowMapping]:
     """Household, building and community of these residents, those of `communities` only."""
+    ledger = ledger_scenario_id(conn, scenario_id)
     found: dict[str, RowMapping] = {}
     for at in range(0, len(resident_ids), IN_CHUNK):
         query = (
             sa.select(RESIDENT.c.resident_id, RESIDENT.c.household_id, RESIDENT.c.building_id, BUILDING.c.community_id)
             .join(
                 BUILDING,
-                sa.and_(BUILDING.c.scenario_id == scenario_id, BUILDING.c.building_id == RESIDENT.c.building_id),
+                sa.and_(BUILDING.c.scenario_id == ledger, BUILDING.c.building_id == RESIDENT.c.building_id),
             )
-            .where(RESIDENT.c.scenario_id == scenario_id, RESIDENT.c.resident_id.in_(resident_ids[at : at + IN_CHUNK]))
+            .where(RESIDENT.c.scenario_id == ledger, RESIDENT.c.resident_id.in_(resident_ids[at : at + IN_CHUNK]))
         )
         if communities is not None:
             query = query.where(BUILDING.c.community_id.in_(sorted(communities)))

@@ -268,6 +268,33 @@ class Job(SQLModel, table=True):
     enqueued_at: datetime | None = Field(default=None, sa_type=AUDIT_TIME)  # NULL: the relay sends it
 
 
+# --- planners' what-if scenarios (store/whatif.py) ----------------------------------------------
+
+
+class ScenarioFork(SQLModel, table=True):
+    """A what-if scenario: its parent plus its changes. It has no ledger rows of its own (they are the ledger's)."""
+
+    __tablename__ = "scenario_fork"
+
+    scenario_id: int = _scenario_fk()
+    parent_id: int = Field(foreign_key="scenario.id", ondelete="CASCADE", index=True)
+    # The imported scenario whose ledger tables the chain of forks reads (the parent's, or its ledger).
+    ledger_scenario_id: int = Field(foreign_key="scenario.id", ondelete="CASCADE")
+    created_at: datetime = Field(default_factory=utcnow, sa_type=AUDIT_TIME)
+
+
+class ScenarioChange(SQLModel, table=True):
+    """One change of a what-if scenario (`scheduler.whatif`), applied in `seq` order."""
+
+    __tablename__ = "scenario_change"
+
+    scenario_id: int = _scenario_fk()
+    seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    kind: str = Field(sa_type=sa.String(32))  # a key of scheduler.whatif.KINDS_OF_CHANGE
+    payload: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)  # the change's fields
+    created_at: datetime = Field(default_factory=utcnow, sa_type=AUDIT_TIME)
+
+
 # --- API access (api/) ------------------------------------------------------------------------
 
 
@@ -288,3 +315,25 @@ class ApiToken(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=AUDIT_TIME)
     expires_at: datetime | None = Field(default=None, sa_type=AUDIT_TIME)
     revoked_at: datetime | None = Field(default=None, sa_type=AUDIT_TIME)
+
+
+# --- fan-out of a large solve (workers/fanout.py) ------------------------------------------------
+
+
+class SolvePart(SQLModel, table=True):
+    """One part of a fanned-out solve job: what it solves, and its schedule once solved (compact bytes)."""
+
+    __tablename__ = "solve_part"
+    __table_args__ = (sa.UniqueConstraint("job_id", "part"),)
+
+    id: int | None = Field(default=None, primary_key=True)  # the `schedule.solve_part` message's argument
+    job_id: int = Field(foreign_key="job.id", ondelete="CASCADE")
+    part: int  # 0 … parts-1 of `scheduler.partition.partition`
+    parts: int
+    # The input state every part of the job solves (see workers.solving.State).
+    parent_id: int | None = Field(default=None, foreign_key="schedule_version.id", ondelete="SET NULL")
+    zone_change_through: int | None = None
+    input_key: str = Field(sa_type=TEXT)
+    payload: bytes | None = Field(default=None, sa_type=sa.LargeBinary)  # NULL until solved
+    created_at: datetime = Field(default_factory=utcnow, sa_type=AUDIT_TIME)
+    solved_at: datetime | None = Field(default=None, sa_type=AUDIT_TIME)

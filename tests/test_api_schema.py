@@ -32,7 +32,13 @@ OPENAPI = "/api/v1/openapi.json"
 # Operations whose valid input the document cannot describe: a ledger's content (any bytes are a
 # schema-valid file) and a zone change's target (an id that must exist in the scenario). For them a
 # refusal of schema-valid data (422, 415) is the right answer; every other check still runs.
-DATA_DEPENDENT = {"POST /api/v1/scenarios", "POST /api/v1/scenarios/{scenario_id}/zone-changes"}
+DATA_DEPENDENT = {
+    "POST /api/v1/scenarios",
+    "POST /api/v1/scenarios/{scenario_id}/zone-changes",
+    # A what-if's changes name points, workers and zones targets that must exist in the scenario.
+    "POST /api/v1/planner/scenarios/{scenario_id}/forks",
+    "POST /api/v1/planner/scenarios/{scenario_id}/changes",
+}
 
 
 def _operation_labels() -> list[str]:

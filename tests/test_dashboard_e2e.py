@@ -59,6 +59,7 @@ class Server:
     url: str
     token: str  # the demo community's coordinator
     scenario_id: int
+    planner: str = ""  # a planner's token (the what-if comparison)
 
     def get(self, path: str, **kwargs: Any) -> Any:
         response = httpx.get(
@@ -86,6 +87,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, solved: dict[str, Solved], 
     upgrade(engine)
     scenario_id, _ = store_published(engine, solved["demo"], salt)
     token, _ = create_token(engine, name="锦园社区", role="coordinator", communities=["C0001"])
+    planner, _ = create_token(engine, name="指挥部", role="planner")
     engine.dispose()
     port = _free_port()
     env = {
@@ -114,7 +116,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, solved: dict[str, Solved], 
                 pass
             assert process.poll() is None and time.monotonic() < deadline, "the server did not start (server.log)"
             time.sleep(0.2)
-        yield Server(base, token, scenario_id)
+        yield Server(base, token, scenario_id, planner)
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -322,3 +324,44 @@ def test_resident_page_answers_a_lookup_with_the_apis_answers(
     assert not browser.find_element(By.ID, "lookup-submit").is_enabled()
     shot(browser, "09-resident-rate-limited")
     browser.set_window_size(1400, 1800)
+
+
+def test_planner_compares_a_what_if_with_its_parent(browser: WebDriver, server: Server) -> None:
+    """A planner forks the demo with P00001 closed and solves it (API); the dashboard's comparison picks the fork
+    and its parent, and shows the KPI table, P00001 closed and its residents moved, as the API's comparison says."""
+    headers = {"Authorization": f"Bearer {server.planner}"}
+    body = {"name": "P00001 关闭", "changes": [{"kind": "close_point", "point_id": "P00001"}]}
+    forked = httpx.post(f"{server.url}{API}/planner/scenarios/{server.scenario_id}/forks", json=body, headers=headers)
+    assert forked.status_code == 201, forked.text
+    child = forked.json()["id"]
+    job = httpx.post(f"{server.url}{API}/planner/scenarios/{child}/solve", headers=headers).json()
+    deadline = time.monotonic() + RESOLVE_WAIT_S
+    while (status := httpx.get(server.url + job["href"], headers=headers).json())["status"] in ("queued", "running"):
+        assert time.monotonic() < deadline, status
+        time.sleep(0.2)
+    assert status["status"] == "done", status
+    params = {"a": server.scenario_id, "b": child}
+    expected = httpx.get(f"{server.url}{API}/planner/compare", params=params, headers=headers).json()
+
+    sign_in(browser, dataclasses.replace(server, token=server.planner))
+    wait(browser, lambda b: b.find_element(By.ID, "whatif-card").is_displayed() and css(b, "#compare-b option"))
+    assert Select(browser.find_element(By.ID, "compare-a")).first_selected_option.get_attribute("value") == str(
+        server.scenario_id
+    )
+    assert Select(browser.find_element(By.ID, "compare-b")).first_selected_option.get_attribute("value") == str(child)
+    browser.find_element(By.ID, "compare-submit").click()
+    wait(browser, lambda b: css(b, "#compare-table tbody tr") and css(b, "#compare-points-table tbody tr"))
+    assert [r.get_attribute("data-kpi") for r in css(browser, "#compare-table tbody tr")] == [
+        k["key"] for k in expected["kpis"]
+    ]
+    closed = browser.find_element(By.CSS_SELECTOR, '#compare-points-table tr[data-point="P00001"]')
+    cells = [c.text for c in closed.find_elements(By.TAG_NAME, "td")]
+    assert cells[1:3] == ["开放", "关闭"] and cells[3] == str(expected["points"][0]["a_residents"])
+    assert f"其中 {expected['residents_moved']} 位换了地点" in browser.find_element(By.ID, "compare-residents").text
+    browser.execute_script("arguments[0].scrollIntoView()", browser.find_element(By.ID, "whatif-card"))
+    shot(browser, "07-whatif-comparison")
+    browser.find_element(By.CSS_SELECTOR, 'button[data-lang="en"]').click()
+    assert "different place" in browser.find_element(By.ID, "compare-residents").text
+    assert css(browser, '#compare-table tr[data-kpi="walk_m_total"] td')[0].text == "walking, total (m)"
+    browser.execute_script("arguments[0].scrollIntoView()", browser.find_element(By.ID, "whatif-card"))
+    shot(browser, "08-whatif-comparison-en")

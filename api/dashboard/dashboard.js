@@ -105,8 +105,9 @@ async function signIn() {
   }
   showError(null);
   renderWho();
+  document.dispatchEvent(new CustomEvent("sched:signed-in")); // whatif.js: the planners' comparison
   const select = $("scenario");
-  select.replaceChildren(...state.scenarios.map((s) => el("option", { value: s.id }, `${s.id} · ${s.name}`)));
+  select.replaceChildren(...state.scenarios.map((s) => el("option", { value: s.id }, scenarioLabel(s))));
   const kept = Number(sessionStorage.getItem(SCENARIO_KEY));
   const chosen = state.scenarios.find((s) => s.id === kept) || state.scenarios[0];
   $("main").hidden = false;
@@ -114,6 +115,11 @@ async function signIn() {
     select.value = String(chosen.id);
     await openScenario(chosen.id);
   }
+}
+
+// A what-if fork (planners and admins only) is marked with its parent: its views show the fork's points.
+function scenarioLabel(s) {
+  return s.parent_id == null ? `${s.id} · ${s.name}` : t("dash.fork_of", { id: s.id, parent: s.parent_id, name: s.name });
 }
 
 async function openScenario(id) {
@@ -169,6 +175,10 @@ async function loadScenario() {
 function renderAll() {
   if (!state.map) return;
   renderWho();
+  for (const option of $("scenario").options) {
+    const s = state.scenarios.find((x) => x.id === Number(option.value));
+    if (s) option.textContent = scenarioLabel(s);
+  }
   renderOverview();
   renderMap();
   renderPoint();

@@ -26,7 +26,7 @@ from api.routes.schedule import READ_PROBLEMS
 from api.scope import BUILDING, POINT, community_filter, scenario_for
 from api.views import _in_scope_points
 from scheduler.domain import LEVELS
-from store.versions import zone_rows
+from store.whatif import ledger_scenario_id, point_rows, zones_in_force
 
 router = APIRouter(prefix="/scenarios/{scenario_id}", tags=["coordinators"])
 pages = APIRouter(include_in_schema=False)
@@ -37,6 +37,7 @@ ASSET_TYPES = {
     "i18n.js": "text/javascript; charset=utf-8",
     "dashboard.js": "text/javascript; charset=utf-8",
     "resident.js": "text/javascript; charset=utf-8",
+    "whatif.js": "text/javascript; charset=utf-8",
 }
 Level = Literal["normal", "precaution", "controlled", "sealed"]
 LEVEL_ORDER: tuple[Level, ...] = ("normal", "precaution", "controlled", "sealed")
@@ -138,33 +139,29 @@ def building_levels(buildings: list[tuple[str, str, str]], zones: list[tuple[str
     summary="Buildings with their zone level and points, with coordinates (what the dashboard plots)",
     description="Zone levels are those in force for the published versions (zone changes not yet applied by a "
     "version are listed by /zone-changes). A coordinator gets their communities' buildings, and their points "
-    "and the public ones.",
+    "and the public ones. A what-if fork shows its ledger's buildings, and the points and zones its changes "
+    "leave (a closed point is absent, an opened one present).",
     responses=READ_PROBLEMS,
 )
 def map_view(conn: ConnDep, principal: ReaderDep, scenario_id: ScenarioId) -> MapView:
     scenario_for(conn, principal, scenario_id)
     communities = community_filter(principal)
+    ledger = ledger_scenario_id(conn, scenario_id)  # a what-if fork reads its ledger's rows
     query = sa.select(
         BUILDING.c.building_id, BUILDING.c.community_id, BUILDING.c.compound_id, BUILDING.c.lat, BUILDING.c.lon
-    ).where(BUILDING.c.scenario_id == scenario_id)
+    ).where(BUILDING.c.scenario_id == ledger)
     if communities is not None:
         query = query.where(BUILDING.c.community_id.in_(sorted(communities)))
     buildings = conn.execute(query.order_by(BUILDING.c.building_id)).all()
     residents: dict[str, int] = dict(
         conn.execute(
             sa.select(RESIDENT.c.building_id, sa.func.count())
-            .where(RESIDENT.c.scenario_id == scenario_id)
+            .where(RESIDENT.c.scenario_id == ledger)
             .group_by(RESIDENT.c.building_id)
         ).all()
     )
-    levels = building_levels([(b, k, c) for b, c, k, _, _ in buildings], zone_rows(conn, scenario_id))
-    points = conn.execute(
-        _in_scope_points(
-            sa.select(POINT).where(POINT.c.scenario_id == scenario_id).order_by(POINT.c.point_id),
-            communities,
-            scenario_id,
-        )
-    ).mappings()
+    levels = building_levels([(b, k, c) for b, c, k, _, _ in buildings], zones_in_force(conn, scenario_id))
+    points = point_rows(conn, scenario_id, _in_scope_points(sa.select(POINT), communities, ledger))
     return MapView(
         scenario_id=scenario_id,
         buildings=[
@@ -179,7 +176,7 @@ def map_view(conn: ConnDep, principal: ReaderDep, scenario_id: ScenarioId) -> Ma
             )
             for b, c, k, lat, lon in buildings
         ],
-        points=[MapPoint.model_validate(dict(p)) for p in points],
+        points=[MapPoint.model_validate(p) for p in points],
     )
 
 

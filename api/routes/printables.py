@@ -1,7 +1,8 @@
 """Printables of a published version: a point's sheet, a doorstep team's route sheet, the SMS notices.
 
 Thin: the rows come from the version tables (scoped like every other view: a coordinator's residents
-and households only), the files from `scheduler.printables`. Languages: `?lang=`, else `Accept-Language`.
+and households only; a what-if fork's ledger rows under its ledger's id, as in `api.views`), the files
+from `scheduler.printables`. Languages: `?lang=`, else `Accept-Language`.
 """
 
 from __future__ import annotations
@@ -33,10 +34,11 @@ from api.schemas import TIME_EXAMPLE, LedgerId, LocalTime
 from api.scope import BUILDING, community_filter, point_for, scenario_for
 from scheduler import printables
 from scheduler.domain import FLAGS, names_of
+from store.whatif import ledger_scenario_id, point_rows
 
 router = APIRouter(prefix="/scenarios/{scenario_id}/schedule", tags=["coordinators"])
-ROUTE_STOP, DUTY, VISIT, POINT, RESIDENT = (
-    SQLModel.metadata.tables[name] for name in ("route_stop", "duty", "visit", "point", "resident")
+ROUTE_STOP, DUTY, VISIT, RESIDENT = (
+    SQLModel.metadata.tables[name] for name in ("route_stop", "duty", "visit", "resident")
 )
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 # The printed pages hold ledger text (escaped) and need nothing but their own inline style.
@@ -103,11 +105,12 @@ def _workbook(data: bytes, filename: str, lang: Language) -> Response:
 
 def _compounds(conn: Connection, scenario_id: int, building_ids: set[str]) -> dict[str, str]:
     ids = sorted(building_ids)
+    ledger = ledger_scenario_id(conn, scenario_id)
     found: dict[str, str] = {}
     for at in range(0, len(ids), views.IN_CHUNK):
         rows = conn.execute(
             sa.select(BUILDING.c.building_id, BUILDING.c.compound_id).where(
-                BUILDING.c.scenario_id == scenario_id, BUILDING.c.building_id.in_(ids[at : at + views.IN_CHUNK])
+                BUILDING.c.scenario_id == ledger, BUILDING.c.building_id.in_(ids[at : at + views.IN_CHUNK])
             )
         )
         found.update((b, c) for b, c in rows)
@@ -171,6 +174,7 @@ class _Household(NamedTuple):
 
 
 def _households(conn: Connection, scenario_id: int, household_ids: list[str]) -> dict[str, _Household]:
+    ledger = ledger_scenario_id(conn, scenario_id)
     found: dict[str, _Household] = {}
     for at in range(0, len(household_ids), views.IN_CHUNK):
         rows = conn.execute(
@@ -183,10 +187,10 @@ def _households(conn: Connection, scenario_id: int, household_ids: list[str]) ->
             )
             .join(
                 BUILDING,
-                sa.and_(BUILDING.c.scenario_id == scenario_id, BUILDING.c.building_id == RESIDENT.c.building_id),
+                sa.and_(BUILDING.c.scenario_id == ledger, BUILDING.c.building_id == RESIDENT.c.building_id),
             )
             .where(
-                RESIDENT.c.scenario_id == scenario_id,
+                RESIDENT.c.scenario_id == ledger,
                 RESIDENT.c.household_id.in_(household_ids[at : at + views.IN_CHUNK]),
             )
         )
@@ -263,13 +267,12 @@ def route_sheet(
 def teams(conn: ConnDep, principal: ReaderDep, scenario_id: ScenarioId, version_id: VersionQuery = None) -> TeamsView:
     scenario_for(conn, principal, scenario_id)
     version = views.published_version(conn, scenario_id, version_id)
+    ledger = ledger_scenario_id(conn, scenario_id)
     on_routes = sa.select(ROUTE_STOP.c.household_id).where(ROUTE_STOP.c.version_id == version["id"])
     household = (
         sa.select(RESIDENT.c.household_id, BUILDING.c.community_id)
-        .join(
-            BUILDING, sa.and_(BUILDING.c.scenario_id == scenario_id, BUILDING.c.building_id == RESIDENT.c.building_id)
-        )
-        .where(RESIDENT.c.scenario_id == scenario_id, RESIDENT.c.household_id.in_(on_routes))
+        .join(BUILDING, sa.and_(BUILDING.c.scenario_id == ledger, BUILDING.c.building_id == RESIDENT.c.building_id))
+        .where(RESIDENT.c.scenario_id == ledger, RESIDENT.c.household_id.in_(on_routes))
         .distinct()
         .subquery("household")
     )
@@ -302,16 +305,16 @@ def teams(conn: ConnDep, principal: ReaderDep, scenario_id: ScenarioId, version_
     )
 
 
-def _notices(rows: Any) -> Iterator[printables.Notice]:
+def _notices(rows: Any, point_names: dict[str, str]) -> Iterator[printables.Notice]:
     """One notice per household from resident rows ordered by building and household (members share a visit)."""
     for household, members in groupby(rows, key=lambda row: row[0]):
-        _, building, compound, mode, point_name, start, end = next(members)
+        _, building, compound, mode, point_id, start, end = next(members)
         yield printables.Notice(
             household_id=household,
             building_id=building,
             compound_id=compound,
             mode=mode if mode in ("point", "doorstep") else "unscheduled",
-            point_name=point_name or "",
+            point_name=point_names.get(point_id, "") if point_id is not None else "",
             start=start,
             end=end,
         )
@@ -337,27 +340,27 @@ def notices(
 ) -> FileResponse:
     scenario_for(conn, principal, scenario_id)
     version = views.published_version(conn, scenario_id, version_id)
+    ledger = ledger_scenario_id(conn, scenario_id)
+    point_names = {p["point_id"]: p["name"] for p in point_rows(conn, scenario_id)}  # a fork's opened ones too
     query = (
         sa.select(
             RESIDENT.c.household_id,
             RESIDENT.c.building_id,
             BUILDING.c.compound_id,
             VISIT.c.mode,
-            POINT.c.name,
+            VISIT.c.point_id,
             VISIT.c.start,
             VISIT.c.end,
         )
         .select_from(
             RESIDENT.join(
                 BUILDING,
-                sa.and_(BUILDING.c.scenario_id == scenario_id, BUILDING.c.building_id == RESIDENT.c.building_id),
-            )
-            .outerjoin(
+                sa.and_(BUILDING.c.scenario_id == ledger, BUILDING.c.building_id == RESIDENT.c.building_id),
+            ).outerjoin(
                 VISIT, sa.and_(VISIT.c.version_id == version["id"], VISIT.c.resident_id == RESIDENT.c.resident_id)
             )
-            .outerjoin(POINT, sa.and_(POINT.c.scenario_id == scenario_id, POINT.c.point_id == VISIT.c.point_id))
         )
-        .where(RESIDENT.c.scenario_id == scenario_id)
+        .where(RESIDENT.c.scenario_id == ledger)
         .order_by(RESIDENT.c.building_id, RESIDENT.c.household_id, RESIDENT.c.resident_id)
     )
     communities = community_filter(principal)
@@ -368,7 +371,7 @@ def notices(
     try:
         with path.open("w", encoding="utf-8-sig", newline="") as out:
             rows = conn.execution_options(yield_per=10_000).execute(query)
-            printables.write_notices(_notices(rows), out, lang or language(accept_language))
+            printables.write_notices(_notices(rows, point_names), out, lang or language(accept_language))
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise

@@ -18,6 +18,7 @@ from api.upload import ledger_path, save_upload
 from scheduler.ledger import LedgerError, ledger_digest, read_scenario
 from store.ledger_import import import_scenario, scenario_summary
 from store.versions import newest_published
+from store.whatif import FORK, summary
 from workers.jobs import request_solve
 
 router = APIRouter(prefix="/scenarios", tags=["coordinators"])
@@ -26,7 +27,11 @@ ScenarioId = Annotated[int, PathParam(ge=1, le=2**31 - 1, description="A scenari
 
 @router.get("", response_model=list[ScenarioOut], summary="Scenarios the caller may see", responses=problems(401, 403))
 def list_scenarios(conn: ConnDep, principal: ReaderDep) -> list[ScenarioOut]:
-    query = sa.select(SCENARIO).order_by(SCENARIO.c.id)
+    query = (
+        sa.select(SCENARIO, FORK.c.parent_id)
+        .outerjoin(FORK, FORK.c.scenario_id == SCENARIO.c.id)
+        .order_by(SCENARIO.c.id)
+    )
     visible = visible_scenario_ids(conn, principal)
     if visible is not None:
         query = query.where(SCENARIO.c.id.in_(visible))
@@ -93,9 +98,9 @@ def upload_ledger(
 )
 def get_scenario(engine: EngineDep, conn: ConnDep, principal: ReaderDep, scenario_id: ScenarioId) -> ScenarioSummaryOut:
     scenario_for(conn, principal, scenario_id)
-    summary = scenario_summary(engine, scenario_id)
-    assert summary is not None  # scenario_for found it
-    return ScenarioSummaryOut.model_validate(summary.model_dump())
+    found = summary(engine, scenario_id)  # a what-if fork: its ledger's counts, its own points and staff
+    assert found is not None  # scenario_for found it
+    return ScenarioSummaryOut.model_validate(found.model_dump())
 
 
 @router.post(
