@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     # runs on about redis_maintenance_chance of every million broker commands.
     worker_heartbeat_timeout_ms: int = 60_000
     redis_maintenance_chance: int = 10_000
+    # A solve of at least fanout_min_residents residents fans out into parts of about
+    # fanout_part_residents each, solved by any worker processes and joined (workers/fanout.py).
+    fanout_min_residents: int = 300_000
+    fanout_part_residents: int = 250_000
     redis_namespace: str = "dramatiq"  # prefix of the broker's keys: separate deployments on one Redis
     # Key of the hashes of id numbers and phones (see `scheduler.privacy`).
     hash_salt: SecretStr | None = None

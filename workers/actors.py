@@ -23,6 +23,7 @@ from store.settings import get_settings
 from store.versions import StalePublication
 from workers.broker import broker
 from workers.db import get_engine
+from workers.fanout import JOIN, SOLVE_PART, BrokerUnavailable, fan_out_job, job_of_part, run_join, run_part
 from workers.relay import APPLY_ZONE_CHANGES, SOLVE
 from workers.solving import BUSY, apply_zone_change, run_solve_job, running_resolve_job, set_job
 
@@ -38,6 +39,7 @@ RETRYABLE: tuple[type[BaseException], ...] = (
     psycopg.OperationalError,
     sqlite3.OperationalError,
     StalePublication,
+    BrokerUnavailable,
 )
 
 
@@ -79,9 +81,26 @@ def _guarded(run: Callable[[], str], failed_job: Callable[[], int | None]) -> st
 @dramatiq.actor(actor_name=SOLVE, broker=broker, **_OPTIONS)
 def solve(job_id: int) -> None:
     """A requested solve of a scenario (job row `job_id`), published when done."""
-    outcome = _guarded(lambda: run_solve_job(get_engine(), job_id, LIMITS), lambda: job_id)
+    engine = get_engine()
+    # A large scenario fans out into parts (workers.fanout); a small one is solved here.
+    outcome = _guarded(lambda: fan_out_job(engine, job_id) or run_solve_job(engine, job_id, LIMITS), lambda: job_id)
     if outcome == BUSY:
         solve.send_with_options(args=(job_id,), delay=BUSY_DELAY_MS)
+
+
+@dramatiq.actor(actor_name=SOLVE_PART, broker=broker, **_OPTIONS)
+def solve_part(part_id: int) -> None:
+    """One part of a fanned-out solve (`solve_part` row `part_id`); the last part to finish sends the join."""
+    engine = get_engine()
+    _guarded(lambda: run_part(engine, part_id, LIMITS), lambda: job_of_part(engine, part_id))
+
+
+@dramatiq.actor(actor_name=JOIN, broker=broker, **_OPTIONS)
+def join(job_id: int) -> None:
+    """The join of a fanned-out solve: merge its parts, validate, publish once."""
+    outcome = _guarded(lambda: run_join(get_engine(), job_id, LIMITS), lambda: job_id)
+    if outcome == BUSY:
+        join.send_with_options(args=(job_id,), delay=BUSY_DELAY_MS)
 
 
 @dramatiq.actor(actor_name=APPLY_ZONE_CHANGES, broker=broker, **_OPTIONS)
