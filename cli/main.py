@@ -7,6 +7,7 @@ a machine with nothing but the ledger.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import shutil
@@ -33,6 +34,8 @@ db_app = typer.Typer(help="The database: migrations and imported scenarios.", no
 app.add_typer(db_app, name="db")
 token_app = typer.Typer(help="Bearer tokens of the API: create, list, revoke.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
+whatif_app = typer.Typer(help="Planners' what-if scenarios: fork, list, show, solve.", no_args_is_help=True)
+app.add_typer(whatif_app, name="whatif")
 console = Console()
 err_console = Console(stderr=True)
 
@@ -80,6 +83,35 @@ def _read(path: Path, accept: bool = False) -> Scenario:
     for warning in scenario.warnings:
         err_console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
     return scenario
+
+
+RoundHoursOption = Annotated[
+    float | None,
+    typer.Option(
+        "--round-hours",
+        help="Cut the round to its first N hours: [start, start + N h) (planners' what-if; see `sched size`).",
+    ),
+]
+
+
+def _within(scenario: Scenario, round_hours: float | None) -> Scenario:
+    """The scenario with its round cut to `round_hours` (unchanged when None); exit 2 when not positive."""
+    if round_hours is None:
+        return scenario
+    if not round_hours > 0:
+        err_console.print(f"[red]--round-hours {round_hours}: must be positive[/red]")
+        raise typer.Exit(2)
+    return dataclasses.replace(scenario, settings=scenario.settings.within_hours(round_hours))
+
+
+def _copy_ledger(scenario: Path, out: Path, but: str) -> None:
+    """Copy the settings and every table's file but `but` from a scenario folder into `out`."""
+    from scheduler.ledger.columns import TABLES
+    from scheduler.ledger.sources import SETTINGS_FILE
+
+    for name in (SETTINGS_FILE, *(f"{t.name}.csv" for t in TABLES if t.name != but)):
+        if (scenario / name).exists():
+            shutil.copy2(scenario / name, out / name)
 
 
 def _table(title: str, rows: dict[str, Any]) -> Table:
@@ -175,6 +207,7 @@ def solve(
         int, typer.Option(help="Processes for the points' staffing models; the schedule does not depend on it.")
     ] = os.cpu_count() or 1,
     accept_suggested_hours: AcceptOption = False,
+    round_hours: RoundHoursOption = None,
 ) -> None:
     """Assign every resident a point and slot (or a door visit), staff the points, write the schedule files."""
     from scheduler.limits import SolverLimits
@@ -187,7 +220,7 @@ def solve(
     if previous is not None and not previous.is_dir():
         err_console.print(f"[red]--previous {previous}: no such schedule folder[/red]")
         raise typer.Exit(2)
-    read = _read(scenario, accept_suggested_hours)
+    read = _within(_read(scenario, accept_suggested_hours), round_hours)
     before = None
     if previous is not None:
         before, problems = read_schedule(read, previous)
@@ -228,11 +261,12 @@ def check(
     scenario: ScenarioArg,
     schedule: Annotated[Path, typer.Argument(help="A schedule folder (assignments.csv, roster.csv, …).")],
     accept_suggested_hours: AcceptOption = False,
+    round_hours: RoundHoursOption = None,
 ) -> None:
     """Check a schedule against every rule of the contract; exit 1 on any violation."""
     from scheduler.validate import check_folder
 
-    report = check_folder(_read(scenario, accept_suggested_hours), schedule)
+    report = check_folder(_within(_read(scenario, accept_suggested_hours), round_hours), schedule)
     console.print(report.text(), highlight=False, markup=False)
     raise typer.Exit(0 if report.ok else 1)
 
@@ -399,9 +433,6 @@ def worker(
     threads: Annotated[int, typer.Option(help="Threads per process; solves are CPU-bound, so one is usual.")] = 1,
 ) -> None:
     """Run worker processes that solve and re-solve schedules from Redis (REDIS_URL, DATABASE_URL)."""
-    from dramatiq.cli import main as dramatiq_main
-    from dramatiq.cli import make_argument_parser
-
     settings = _settings()
     if not settings.redis_url:
         err_console.print("[red]REDIS_URL is not set: worker processes share work through Redis.[/red]")
@@ -410,6 +441,12 @@ def worker(
     console.print(f"workers on {make_url_safe(settings.redis_url)} · {make_url_safe(settings.database_url)}")
     # An idle worker polls Redis this often (ms; dramatiq's default is 1000): a zone change waits less.
     os.environ.setdefault("dramatiq_worker_timeout", "100")
+    # One message in hand per thread: the parts of a fanned-out solve go to whichever process is free.
+    os.environ.setdefault("dramatiq_queue_prefetch", "1")
+    # dramatiq reads both when it is first imported: only now.
+    from dramatiq.cli import main as dramatiq_main
+    from dramatiq.cli import make_argument_parser
+
     args = ["workers.actors", "--processes", str(processes), "--threads", str(threads)]
     raise typer.Exit(dramatiq_main(make_argument_parser().parse_args(args)))
 
@@ -441,9 +478,7 @@ def site(
     accept_suggested_hours: AcceptOption = False,
 ) -> None:
     """Choose which sampling points to open: at most K of the candidates, or the fewest that reach everyone."""
-    from scheduler.ledger.columns import TABLES
     from scheduler.ledger.hours import HoursError, parse_hours
-    from scheduler.ledger.sources import SETTINGS_FILE
     from scheduler.limits import SolverLimits
     from scheduler.siting.candidates import CandidateError
     from scheduler.siting.output import write_figures, write_points
@@ -505,12 +540,354 @@ def site(
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         if scenario.is_dir():
-            for name in (SETTINGS_FILE, *(f"{t.name}.csv" for t in TABLES if t.name != "points")):
-                if (scenario / name).exists():
-                    shutil.copy2(scenario / name, out / name)
+            _copy_ledger(scenario, out, but="points")
         write_points(out / "points.csv", outcome)
         write_figures(out / "siting.json", outcome)
         console.print(f"chosen points written to {out / 'points.csv'}")
+
+
+# --- what-if scenarios -----------------------------------------------------------------------------
+
+
+def _db_engine() -> Any:
+    from store.engine import make_engine, upgrade
+
+    engine = make_engine(_settings().database_url)
+    upgrade(engine)
+    return engine
+
+
+def _fail(message: str) -> typer.Exit:
+    err_console.print(f"[red]{message}[/red]", highlight=False)
+    return typer.Exit(2)
+
+
+def _fields(text: str, option: str) -> dict[str, str]:
+    """`key=value,key=value` of an option."""
+    pairs = [part.partition("=") for part in text.split(",") if part.strip()]
+    if not pairs or any(not sep for _, sep, _ in pairs):
+        raise _fail(f"{option} {text!r}: expected key=value,key=value")
+    return {key.strip(): value.strip() for key, _, value in pairs}
+
+
+def _cli_changes(
+    changes_file: Path | None,
+    close_point: list[str],
+    open_point: list[str],
+    desks: list[str],
+    remove_worker: list[str],
+    add_workers: list[str],
+    zone: list[str],
+    setting: list[str],
+) -> list[Any]:
+    """The changes the options describe, in this order: file, points, desks, workers, zones, settings."""
+    import json
+
+    from scheduler.whatif import (
+        AddWorkers,
+        ClosePoint,
+        RemoveWorker,
+        SetDesks,
+        SetSetting,
+        SetZone,
+        WhatIfError,
+        change_from_dict,
+    )
+
+    found: list[Any] = []
+    try:
+        if changes_file is not None:
+            found += [change_from_dict(c) for c in json.loads(changes_file.read_text(encoding="utf-8"))]
+        found += [ClosePoint(p) for p in close_point]
+        for text in open_point:
+            values: dict[str, Any] = _fields(text, "--open-point")
+            missing = [k for k in ("point_id", "lat", "lon", "desks", "hours") if k not in values]
+            if missing:
+                raise ValueError(f"--open-point {text!r}: missing {', '.join(missing)}")
+            for key, kind in (("lat", float), ("lon", float), ("desks", int)):
+                values[key] = kind(values[key])
+            values["accessible"] = values.get("accessible", "false").lower() in ("true", "1", "yes", "是")
+            found.append(change_from_dict({"kind": "open_point", **values}))
+        for text in desks:
+            point, _, count = text.rpartition("=")
+            found.append(SetDesks(point, int(count)))
+        found += [RemoveWorker(w) for w in remove_worker]
+        for text in add_workers:
+            parts = text.split(":")
+            if len(parts) < 3:
+                raise ValueError(f"--add-workers {text!r}: expected KIND:SKILLS:COUNT[:COMMUNITY[:HOURS]]")
+            skills = tuple(parts[1].replace("+", ";").split(";"))
+            community = parts[3] if len(parts) > 3 and parts[3] else None
+            found.append(AddWorkers(parts[0], skills, int(parts[2]), community, ":".join(parts[4:]) or "24小时"))
+        for text in zone:
+            parts = text.split(":", 2)
+            if len(parts) < 3:
+                raise ValueError(f"--zone {text!r}: expected LEVEL:SCOPE:TARGET")
+            found.append(SetZone(*parts))
+        for text in setting:
+            key, _, value = text.partition("=")
+            number = float(value)
+            found.append(SetSetting(key.strip(), int(number) if number.is_integer() else number))
+    except (WhatIfError, ValueError, KeyError, TypeError, OSError) as err:
+        raise _fail(f"changes: {err}") from None
+    return found
+
+
+@whatif_app.command("fork")
+def whatif_fork(
+    scenario_id: Annotated[int, typer.Argument(help="The scenario to fork (imported, or a what-if).")],
+    name: Annotated[str, typer.Option(help="The what-if's name.")],
+    close_point: Annotated[list[str] | None, typer.Option(help="A point that does not open (repeat).")] = None,
+    open_point: Annotated[
+        list[str] | None,
+        typer.Option(help="A new point: point_id=P9,lat=30.27,lon=120.15,desks=2,hours=07:00-19:00[,community_id=C1]."),
+    ] = None,
+    desks: Annotated[list[str] | None, typer.Option(help="POINT=N: a point's desks.")] = None,
+    remove_worker: Annotated[list[str] | None, typer.Option(help="A worker or cadre off duty (repeat).")] = None,
+    add_workers: Annotated[
+        list[str] | None,
+        typer.Option(help="KIND:SKILLS:COUNT[:COMMUNITY[:HOURS]], skills joined by + (medical:sample+doorstep:4)."),
+    ] = None,
+    zone: Annotated[list[str] | None, typer.Option(help="LEVEL:SCOPE:TARGET (normal lifts a zone).")] = None,
+    days: Annotated[int | None, typer.Option(help="The round lasts this many days.")] = None,
+    desk_rate: Annotated[int | None, typer.Option(help="People one staffed desk samples per hour.")] = None,
+    round_hours: Annotated[
+        float | None, typer.Option(help="The round must end this many hours after it opens.")
+    ] = None,
+    setting: Annotated[list[str] | None, typer.Option("--set", help="KEY=VALUE of scenario.toml (repeat).")] = None,
+    changes: Annotated[Path | None, typer.Option(help="A JSON list of changes, as the API takes them.")] = None,
+) -> None:
+    """Fork a scenario into a what-if that records only its changes; print its id."""
+    from scheduler.whatif import WhatIfError
+    from store import whatif
+
+    settings = [*(setting or [])]
+    settings += [f"days={days}"] if days is not None else []
+    settings += [f"desk_rate_per_hour={desk_rate}"] if desk_rate is not None else []
+    settings += [f"round_hours={round_hours}"] if round_hours is not None else []
+    found = _cli_changes(
+        changes,
+        close_point or [],
+        open_point or [],
+        desks or [],
+        remove_worker or [],
+        add_workers or [],
+        zone or [],
+        settings,
+    )
+    try:
+        child = whatif.fork(_db_engine(), scenario_id, name, found)
+    except (whatif.NoSuchScenario, WhatIfError) as err:
+        raise _fail(str(err)) from None
+    err_console.print(f"what-if scenario {child}: {name} ({len(found)} change(s) to scenario {scenario_id})")
+    console.print(child)
+
+
+@whatif_app.command("list")
+def whatif_list() -> None:
+    """List every scenario, imported and what-if, with its parent, changes and newest published KPIs."""
+    from store import whatif
+
+    table = Table(title="scenarios")
+    for column in ("id", "name", "parent", "changes", "version", "covered", "walk m", "shortfall"):
+        table.add_column(column)
+    for e in whatif.list_entries(_db_engine()):
+        kpis = e.kpis or {}
+        table.add_row(
+            str(e.id),
+            e.name,
+            "" if e.parent_id is None else str(e.parent_id),
+            str(len(e.changes)),
+            "" if e.version_id is None else str(e.version_id),
+            f"{kpis['covered']}/{kpis['residents']}" if kpis else "",
+            str(kpis.get("walk_m_total", "")),
+            str(len(kpis.get("staff_shortfall", []))) if kpis else "",
+        )
+    console.print(table)
+
+
+@whatif_app.command("show")
+def whatif_show(scenario_id: Annotated[int, typer.Argument(help="A scenario id.")]) -> None:
+    """Show a scenario's parent and changes."""
+    import json
+
+    from store import whatif
+
+    try:
+        entry = whatif.scenario_entry(_db_engine(), scenario_id)
+    except whatif.NoSuchScenario as err:
+        raise _fail(str(err)) from None
+    parent = "imported ledger" if entry.parent_id is None else f"fork of scenario {entry.parent_id}"
+    console.print(f"scenario {entry.id}: {entry.name} ({parent}); newest published version: {entry.version_id}")
+    for number, change in enumerate(entry.changes, start=1):
+        console.print(f"  {number}. {json.dumps(change, ensure_ascii=False)}", highlight=False, markup=False)
+
+
+@whatif_app.command("solve")
+def whatif_solve(
+    scenario_id: Annotated[int, typer.Argument(help="A what-if scenario (or an imported one, e.g. its parent).")],
+    seed: Annotated[int, typer.Option(help="Seed of the CP-SAT stages.")] = 0,
+    wait: Annotated[float, typer.Option(help="Seconds to wait for the workers.")] = 1800.0,
+) -> None:
+    """Solve a scenario in the workers (REDIS_URL), or in this process on embedded defaults; print its KPIs."""
+    import time
+
+    import sqlalchemy as sa
+    from sqlmodel import SQLModel
+
+    from store import whatif
+    from store.versions import newest_published
+    from workers.jobs import UnknownScenario, request_solve, start_embedded_worker, stop_embedded_worker
+
+    engine = _db_engine()
+    with engine.connect() as conn:
+        cause = "what-if" if whatif.fork_of(conn, scenario_id) is not None else "initial solve"
+    if cause != "what-if" and newest_published(engine, scenario_id) is not None:
+        cause = "re-solve requested"
+    embedded = not _settings().redis_url
+    if embedded:
+        start_embedded_worker(engine)
+    job_table = SQLModel.metadata.tables["job"]
+    try:
+        job_id = request_solve(engine, scenario_id, cause=cause, seed=seed)
+        deadline = time.monotonic() + wait
+        with console.status(f"job {job_id}: solving scenario {scenario_id}"):
+            while True:
+                with engine.connect() as conn:
+                    job = conn.execute(sa.select(job_table).where(job_table.c.id == job_id)).mappings().one()
+                if job["status"] in ("done", "failed") or time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
+    except UnknownScenario as err:
+        raise _fail(str(err)) from None
+    finally:
+        if embedded:
+            stop_embedded_worker()
+    if job["status"] != "done":
+        raise _fail(f"job {job_id}: {job['status']} {job['error'] or ''}".strip())
+    entry = whatif.scenario_entry(engine, scenario_id)
+    _print_kpis(entry.kpis or {})
+    console.print(f"scenario {scenario_id}: published version {job['version_id']} (job {job_id})")
+
+
+@app.command()
+def compare(
+    a: Annotated[int, typer.Argument(help="Scenario A (e.g. the parent).")],
+    b: Annotated[int, typer.Argument(help="Scenario B (e.g. a what-if).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the comparison as JSON.")] = False,
+) -> None:
+    """Two scenarios' newest published versions side by side: KPIs, differing points and residents."""
+    import dataclasses
+    import json
+
+    from store import whatif
+
+    try:
+        found = whatif.compare(_db_engine(), a, b)
+    except (whatif.NoSuchScenario, whatif.NotSolved) as err:
+        raise _fail(str(err)) from None
+    if as_json:
+        typer.echo(json.dumps(dataclasses.asdict(found), ensure_ascii=False, indent=2))
+        return
+    table = Table(
+        title=f"A: {found.a.name} (scenario {a}, v{found.a.version_id})  ·  "
+        f"B: {found.b.name} (scenario {b}, v{found.b.version_id})"
+    )
+    for column, justify in (("KPI", "left"), ("A", "right"), ("B", "right"), ("B − A", "right"), ("better", "left")):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for row in found.kpis:
+        delta = ("+" if row.delta and row.delta > 0 else "") + _figure(row.delta)
+        table.add_row(row.label, _figure(row.a), _figure(row.b), delta, (row.better or "").upper())
+    console.print(table)
+    points = Table(title=f"{len(found.points)} point(s) differ")
+    for column in ("point", "A", "B", "A residents", "B residents", "B − A"):
+        points.add_column(column)
+    for p in found.points:
+        points.add_row(p.point_id, p.a_state, p.b_state, str(p.a_residents), str(p.b_residents), f"{p.delta:+d}")
+    console.print(points)
+    differ, moved = found.residents_differ, found.residents_moved
+    console.print(f"{differ} resident(s) have a different visit; {moved} of them a different place")
+
+
+def _figure(value: float | int | None) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return f"{value:,.1f}" if abs(value) >= 1000 else f"{value:g}"
+
+
+@app.command()
+def size(
+    scenario: ScenarioArg,
+    hours: Annotated[float, typer.Option("--hours", help="Finish the round within this many hours of its start.")],
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Folder for the scenario with the called-in workers (workers.csv) and sizing.json."),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the solvers: same ledger and seed, same answer.")] = 0,
+    time_limit: Annotated[float, typer.Option(help="Seconds each CP-SAT stage may take.")] = 10.0,
+    processes: Annotated[
+        int, typer.Option(help="Processes for the points' staffing models; the answer does not depend on it.")
+    ] = os.cpu_count() or 1,
+    accept_suggested_hours: AcceptOption = False,
+) -> None:
+    """How many samplers and cadres to call in to finish the round within N hours, and what binds."""
+    from scheduler.limits import SolverLimits
+    from scheduler.sizing import size_staff
+    from scheduler.sizing.output import write_figures, write_workers
+
+    if out is not None and ((out.exists() and not out.is_dir()) or out.resolve() == scenario.resolve()):
+        err_console.print(f"[red]--out {out}: must be a new or existing folder other than the scenario[/red]")
+        raise typer.Exit(2)
+    if out is not None and not scenario.is_dir():
+        err_console.print("[red]--out needs a scenario folder (its other files are copied)[/red]")
+        raise typer.Exit(2)
+    read = _read(scenario, accept_suggested_hours)
+    try:
+        with console.status("sizing") as status:
+            sizing = size_staff(
+                read,
+                hours,
+                limits=SolverLimits(seed=seed, time_limit_s=time_limit, processes=max(1, processes)),
+                progress=lambda step: status.update(f"sizing: {step}"),
+            )
+    except ValueError as err:
+        err_console.print(f"[red]--hours {hours:g}: {err}[/red]", highlight=False)
+        raise typer.Exit(2) from None
+    figures = sizing.figures()
+    table = Table(title=f"{sizing.added} workers to call in to finish within {hours:g} h")
+    for column in ("role", "kind", "skills", "community", "available", "workers"):
+        table.add_column(column, justify="right" if column == "workers" else "left")
+    for call in figures["calls"]:
+        table.add_row(*(str(call[c]) for c in ("role", "kind", "skills", "community", "available", "workers")))
+    console.print(table)
+    console.print(f"bottleneck: [bold]{sizing.bottleneck_kind}[/bold]")
+    for line in sizing.bottleneck:
+        console.print(f"  {line}", highlight=False, markup=False)
+    check = figures["verification"]
+    console.print(
+        _table(
+            f"verified: the schedule with them, round of {hours:g} h",
+            {
+                **{k: v for k, v in check.items() if k != "unserved"},
+                **{f"unserved: {reason}": n for reason, n in check["unserved"].items()},
+            },
+        )
+    )
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        _copy_ledger(scenario, out, but="workers")
+        write_workers(out / "workers.csv", sizing)
+        write_figures(out / "sizing.json", sizing)
+        console.print(
+            f"scenario with the called-in workers written to {out}; solve it with "
+            f"`sched solve {out} --round-hours {hours:g} --out …`",
+            highlight=False,
+        )
+    if not sizing.report.ok:
+        console.print(sizing.report.text(), highlight=False, markup=False)
+        raise typer.Exit(1)
 
 
 def make_url_safe(url: str) -> str:
