@@ -61,7 +61,7 @@ def greedy_cover(problem: SitingProblem, max_open: int | None = None) -> np.ndar
     return is_open
 
 
-def _cluster_costs(problem: SitingProblem, site: int, served: np.ndarray, load: float) -> np.ndarray:
+def cluster_costs(problem: SitingProblem, site: int, served: np.ndarray, load: float) -> np.ndarray:
     """What every site would cost to serve `site`'s customers as they are served now (inf where it cannot)."""
     offsets = problem.pairs_of_node()
     rows = np.flatnonzero((problem.pair_site == site) & (served > 0))
@@ -108,7 +108,7 @@ def relocated(problem: SitingProblem, is_open: np.ndarray, served: np.ndarray) -
             continue
         best = s
         if load[s] > 0:
-            cost = np.where(taken, np.inf, _cluster_costs(problem, s, served, load[s]))
+            cost = np.where(taken, np.inf, cluster_costs(problem, s, served, load[s]))
             cheapest = int(np.argmin(cost))
             if cost[cheapest] < cost[s] - 1e-9:
                 best = cheapest
@@ -121,7 +121,7 @@ def swapped(problem: SitingProblem, is_open: np.ndarray, served: np.ndarray, cos
     load = _loads(problem, served)
     best: tuple | None = None
     for s in np.flatnonzero(is_open & (load > 0)).tolist():
-        targets = np.where(is_open, np.inf, _cluster_costs(problem, s, served, 0))
+        targets = np.where(is_open, np.inf, cluster_costs(problem, s, served, 0))
         for t in np.argsort(targets, kind="stable")[:SWAP_TARGETS].tolist():
             if not np.isfinite(targets[t]):
                 break

@@ -2,7 +2,8 @@
 
 The pipeline, for either question:
 1. Lagrangean relaxation of coverage (`lagrange`): a proven lower bound within a second
-   or two, and open sets that `heuristic` turns into a starting solution (upper bound).
+   or two, and open sets that `heuristic` turns into a starting solution (upper bound),
+   which `swaps` improves by a tabu search where nodes go whole to one site.
 2. Reduced-cost fixing: sites and pairs that cannot be in any solution better than the
    start are dropped; on most instances most are.
 3. The reduced MIP (`mip`, HiGHS through math_opt), started from the best solution so far,
@@ -24,10 +25,11 @@ import numpy as np
 
 from scheduler.limits import SolverLimits
 from scheduler.siting.assign import Assignment, assign, cost_of, transport
-from scheduler.siting.heuristic import best_start, greedy_cover, thinned
-from scheduler.siting.lagrange import Fixing, Objective, Relaxation, lagrangean_dual, reduced_cost_fixing
+from scheduler.siting.heuristic import SWAP_PAIRS_MAX, best_start, greedy_cover, thinned
+from scheduler.siting.lagrange import Fixing, Objective, Relaxation, Relaxed, lagrangean_dual, reduced_cost_fixing
 from scheduler.siting.mip import solve_mip
 from scheduler.siting.problem import SitingProblem
+from scheduler.siting.swaps import tabu_swaps
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +38,8 @@ MORE_ITERATIONS = 300  # steps toward the upper bound once one is
 OPEN_SETS_TRIED = 8  # the relaxation's open sets turned into starting solutions
 ASSIGN_SHARE = 0.05  # of the time limit, for each whole-node assignment of a starting set
 COUNT_SHARE = 0.4  # of the time limit, for the count stage of the fewest-points question
+TABU_SHARE = 0.2  # of the time limit, at most, for the tabu search on swaps (whole-node problems)
+SWAP_SLACK = 0.005  # the tabu search sees the pairs of solutions up to this share above the start
 
 
 class SitingInfeasible(ValueError):
@@ -135,6 +139,9 @@ def _optimise(
         "exact_knapsacks": relaxation.exact,
         "start": upper,
     }
+    if start is not None and upper is not None and _ceil(relaxed.bound) < upper and not fewest_sites:
+        start = _swapped(relaxation, relaxed, start, assign_limits, TABU_SHARE * limits.time_limit_s, stages)
+        upper = float(_value(start, objective))
     if start is not None and _ceil(relaxed.bound) >= _value(start, objective):
         stages.update(bound_seconds=round(time.perf_counter() - began, 2), mip="not needed: the bounds meet")
         return _Solved(start, _value(start, objective), False, stages)
@@ -173,6 +180,42 @@ def _optimise(
         bound = min(bound, _value(best, objective))
     stages.update(mip_optimal=outcome.optimal, mip_bound=round(outcome.dual_bound, 3))
     return _Solved(best, bound, outcome.infeasible and best is None, stages)
+
+
+def _swapped(
+    relaxation: Relaxation,
+    relaxed: Relaxed,
+    start: Assignment,
+    limits: SolverLimits,
+    time_limit_s: float,
+    stages: dict[str, Any],
+) -> Assignment:
+    """`start` improved by the tabu search on swaps, where nodes go whole and the problem is small.
+
+    The search sees only the pairs the bound keeps for solutions up to `SWAP_SLACK` above the
+    start: every open set it may move to is priced exactly, and its assignments are far smaller.
+    """
+    problem = relaxation.problem
+    if not problem.single_source or problem.n_pairs > SWAP_PAIRS_MAX:
+        return start
+    began = time.perf_counter()
+    slack = max(1.0, SWAP_SLACK * start.cost)
+    kept = reduced_cost_fixing(relaxation, relaxed, start.cost + slack).pair_kept
+    if (start.served[~kept] > 0).any():
+        kept = np.ones(problem.n_pairs, dtype=bool)  # rounding at the margin dropped a pair of the start: keep all
+    reduced = problem.restricted(kept)
+    found = tabu_swaps(reduced, Assignment(start.open, start.served[kept], start.cost), limits, time_limit_s)
+    stages.update(
+        swaps_start=start.cost,
+        swaps_found=found.cost,
+        swaps_pairs=int(kept.sum()),
+        swaps_seconds=round(time.perf_counter() - began, 2),
+    )
+    if found.cost >= start.cost:
+        return start
+    served = np.zeros(problem.n_pairs, dtype=np.int64)
+    served[kept] = found.served
+    return Assignment(open=found.open, served=served, cost=cost_of(problem, served))
 
 
 def _settle(problem: SitingProblem, is_open: np.ndarray, share: np.ndarray | None) -> Assignment | None:
