@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -35,6 +37,14 @@ Every 4xx answers an RFC 9457 `application/problem+json` document.
 """
 
 
+@functools.cache
+def _freeze_startup_heap() -> None:
+    """Once per process: what is loaded by the first startup lives as long as the process, so it goes out
+    of the collector's sight; a full collection then no longer walks the whole startup heap, which had
+    stalled look-ups for tens of ms (their p99 fell from ~100 ms to ~25 ms; bench/bench_lookup.py)."""
+    gc.freeze()
+
+
 def create_app(
     settings: ApiSettings | None = None,
     *,
@@ -59,6 +69,7 @@ def create_app(
             RedisRateLimiter.from_url(settings.redis_url) if settings.redis_url else app.state.memory_limiter
         )
         await lookups.open()
+        _freeze_startup_heap()
         try:
             yield {"lookups": lookups, "limiter": limiter}
         finally:
@@ -84,7 +95,8 @@ def create_app(
     app.state.memory_limiter = MemoryRateLimiter()
     problems.install(app)
     api = APIRouter(prefix=API_PREFIX)
-    for module in (health, me, scenarios, jobs, versions, schedule, zones, residents, planner, dashboard, printables):
+    # The residents' look-up first: routes are matched in order, and it is the hot path.
+    for module in (residents, health, me, scenarios, jobs, versions, schedule, zones, planner, dashboard, printables):
         api.include_router(module.router)
     api.include_router(sizing_router)
     app.include_router(api)
