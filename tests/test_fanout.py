@@ -1,5 +1,6 @@
 """The fan-out of a large solve: the pure partition and merge (`scheduler.partition`), and the parts and
-their join through the embedded worker and through real `sched worker` processes on Redis and PostgreSQL.
+their join through the embedded worker and through real `sched worker` processes on Redis and PostgreSQL;
+a fanned-out what-if fork starts from its parent's schedule.
 
 The threshold FANOUT_MIN_RESIDENTS is lowered so that small ledgers fan out.
 """
@@ -23,10 +24,12 @@ from scheduler.ledger import read_scenario
 from scheduler.limits import SolverLimits
 from scheduler.partition import merge, partition, solve_part, solve_partitioned
 from scheduler.validate import validate
-from store import versions
+from scheduler.whatif import ClosePoint
+from store import versions, whatif
 from store.ledger_import import import_scenario
 from store.settings import get_settings
 from tests.ledgers import EXAMPLES
+from tests.test_whatif import visits_by_id
 from tests.test_workers import Workers, _children, _job, _published, _rows, _wait, cluster, pg, redis_url  # noqa: F401
 from workers import fanout, jobs
 from workers.relay import JOB
@@ -246,3 +249,58 @@ def test_a_worker_killed_mid_part_loses_nothing(
     version = _wait(_published(pg, scenario_id), 600, "the joined version after the kill")
     assert _versions(pg, scenario_id) == [(version, "published")]
     assert _job(pg, job_id).status == "done"
+
+
+def test_a_fanned_out_fork_keeps_its_parents_visits(
+    fan_out_small: None, db_engine: Engine, gongshu: domain.Scenario, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A what-if fork without a version of its own, fanned out into parts, starts from its parent's published
+    schedule: closing one point moves its residents, and the others keep their visits (at most 1% change; from
+    scratch, about 3% did)."""
+    engine = db_engine
+    parent = import_scenario(engine, gongshu, "gongshu")[0]
+    version = versions.save_draft(
+        engine,
+        parent,
+        solve_partitioned(gongshu, 2, limits=LIMITS),
+        cause="initial solve",
+        parent_id=None,
+        seed=0,
+        scenario=gongshu,
+    )
+    versions.publish(engine, version)
+    closed = "P17201"  # 1,240 residents in the parent's schedule
+    child = whatif.fork(engine, parent, f"{closed} closed", [ClosePoint(closed)])
+    monkeypatch.setattr(fanout, "send", lambda *_, **__: True)
+    monkeypatch.setattr(jobs, "send", lambda *_, **__: True)
+    job_id = jobs.request_solve(engine, child, cause="what-if")
+    assert fanout.fan_out_job(engine, job_id) == fanout.FANNED
+    with engine.connect() as conn:
+        part_ids = conn.scalars(sa.select(PARTS.c.id).where(PARTS.c.job_id == job_id)).all()
+    assert len(part_ids) == 2
+    assert [fanout.run_part(engine, part_id, LIMITS) for part_id in part_ids] == [fanout.DONE] * 2
+    assert fanout.run_join(engine, job_id, LIMITS) == fanout.DONE
+    parent_scenario, child_scenario = versions.load_scenario(engine, parent), versions.load_scenario(engine, child)
+    child_version = versions.newest_published(engine, child)
+    assert child_version is not None and len(_kpis(engine, child_version)["parts"]) == 2
+    before = visits_by_id(parent_scenario, versions.load_schedule(engine, version, parent_scenario))
+    after = visits_by_id(child_scenario, versions.load_schedule(engine, child_version, child_scenario))
+    at_closed = np.array([visit[1] == closed for visit in before], dtype=bool)
+    same = np.array([a == b for a, b in zip(before, after, strict=True)], dtype=bool)
+    changed, others = int((~same[~at_closed]).sum()), int((~at_closed).sum())
+    assert at_closed.any() and not same[at_closed].any()
+    assert changed <= others // 100, f"{changed} of {others} residents of other points changed their visit"
+
+
+def test_no_more_parts_than_communities(db_engine: Engine, salt: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Parts are whole communities: the demo (3,000 residents, one community) above a threshold of 1,000 is solved
+    in one piece, not fanned out into parts whose join could not merge them."""
+    monkeypatch.setattr(get_settings(), "fanout_min_residents", 1000)
+    monkeypatch.setattr(get_settings(), "fanout_part_residents", 1500)
+    monkeypatch.setattr(jobs, "send", lambda *_, **__: True)
+    demo = read_scenario(EXAMPLES / "demo-community", salt=salt)
+    assert len(demo.communities) == 1 and fanout.parts_for(len(demo.residents)) == 2
+    job_id = jobs.request_solve(db_engine, import_scenario(db_engine, demo, "demo")[0])
+    assert fanout.fan_out_job(db_engine, job_id) is None
+    with db_engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(PARTS)).scalar_one() == 0

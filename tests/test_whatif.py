@@ -407,12 +407,12 @@ def test_a_fork_fans_out_by_its_ledgers_residents(
     salt: bytes,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The fan-out counts a fork's residents in its ledger: with the threshold at 1,000, a fork of the demo (3,000
-    residents, none of its own rows) is cut into two parts."""
-    monkeypatch.setattr(get_settings(), "fanout_min_residents", 1000)
-    monkeypatch.setattr(get_settings(), "fanout_part_residents", 1500)
-    parent, _ = store_published(db_engine, solved["demo"], salt)
-    child = whatif.fork(db_engine, parent, "P00001 closed", [ClosePoint("P00001")])
+    """The fan-out counts a fork's residents and communities in its ledger: with the threshold at 4, a fork of the
+    tiny ledger (4 residents in 2 communities, none of its own rows) is cut into two parts."""
+    monkeypatch.setattr(get_settings(), "fanout_min_residents", 4)
+    monkeypatch.setattr(get_settings(), "fanout_part_residents", 2)
+    parent, _ = store_published(db_engine, solved["tiny"], salt)
+    child = whatif.fork(db_engine, parent, "P1 closed", [ClosePoint("P1")])
     job = request_solve(db_engine, child, cause="what-if")
     try:
         assert fanout.fan_out_job(db_engine, job) == fanout.FANNED

@@ -37,7 +37,7 @@ from scheduler.validate import validate
 from store import versions
 from store.models import utcnow
 from store.settings import get_settings
-from store.whatif import ledger_scenario_id
+from store.whatif import ledger_scenario_id, start_from
 from workers.relay import JOB, send
 from workers.solving import BUSY, DONE, STALE, VERSION, InvalidSchedule, State, current_state, scenario_lock, set_job
 
@@ -48,6 +48,7 @@ JOIN = "schedule.join"  # args: job id
 FANNED = "fanned out"
 SOLVE_PART_TABLE = SQLModel.metadata.tables["solve_part"]
 RESIDENT = versions.RESIDENT
+BUILDING = versions.BUILDING
 _loaded: dict[tuple[str, Any], tuple[Scenario, Schedule | None, Partition]] = {}  # see `_inputs`
 _loaded_guard = threading.Lock()
 
@@ -85,12 +86,15 @@ def fan_out_job(engine: Engine, job_id: int) -> str | None:
         job = _job(conn, job_id)
         if job is None or job["status"] in ("done", "failed") or job["kind"] != "solve":
             return None
+        ledger = ledger_scenario_id(conn, job["scenario_id"])  # a fork: its ledger's rows
         residents = conn.execute(
-            sa.select(sa.func.count())
-            .select_from(RESIDENT)
-            .where(RESIDENT.c.scenario_id == ledger_scenario_id(conn, job["scenario_id"]))  # a fork: its ledger's
+            sa.select(sa.func.count()).select_from(RESIDENT).where(RESIDENT.c.scenario_id == ledger)
         ).scalar_one()
-    parts = parts_for(residents)
+        communities = conn.execute(
+            sa.select(sa.func.count(sa.distinct(BUILDING.c.community_id))).where(BUILDING.c.scenario_id == ledger)
+        ).scalar_one()
+    # A part is whole communities: no more parts than communities (`scheduler.partition` cuts no finer).
+    parts = min(parts_for(residents), communities)
     if parts < 2:
         return None
     with scenario_lock(engine, job["scenario_id"]) as held:
@@ -137,7 +141,10 @@ def _write_parts(engine: Engine, job_id: int, state: State, parts: int) -> None:
 
 
 def _inputs(engine: Engine, scenario_id: int, row: Any) -> tuple[Scenario, Schedule | None, Partition]:
-    """The scenario, parent schedule and partition a fan-out's parts solve (a part row says which).
+    """The scenario, starting schedule and partition a fan-out's parts solve (a part row says which).
+
+    The start is the parent version's schedule; a what-if fork without a version of its own starts from
+    its nearest ancestor's newest published one (`store.whatif.start_from`, as `workers.solving.solve_state`).
 
     A process keeps the last ones it loaded (≈6 s for a district), so the next part or the join of
     the same fan-out (same input key, same instant of fanning out) reuses them; they are only read.
@@ -148,7 +155,12 @@ def _inputs(engine: Engine, scenario_id: int, row: Any) -> tuple[Scenario, Sched
             _loaded.clear()
             scenario = versions.load_scenario(engine, scenario_id, zone_changes_through=row["zone_change_through"])
             parent = row["parent_id"]
-            previous = versions.load_schedule(engine, parent, scenario) if parent is not None else None
+            # A what-if fork's first solve stays close to its parent's published schedule, as in one piece.
+            previous = (
+                versions.load_schedule(engine, parent, scenario)
+                if parent is not None
+                else start_from(engine, scenario_id, scenario)
+            )
             _loaded[key] = (scenario, previous, partition(scenario, row["parts"], previous=previous))
         return _loaded[key]
 
