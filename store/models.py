@@ -248,7 +248,8 @@ class ZoneChange(SQLModel, table=True):
 
 
 class Job(SQLModel, table=True):
-    """A requested solve, as the API reports it: queued, running, done (with its version) or failed."""
+    """A requested solve or staff sizing, as the API reports it: queued, running, done (with its version, or
+    the sizing's answer in `result`) or failed."""
 
     __table_args__ = (
         sa.CheckConstraint("status IN ('queued', 'running', 'done', 'failed')", name="status"),
@@ -256,7 +257,7 @@ class Job(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    kind: str = Field(sa_type=sa.String(16))  # solve (requested) or resolve (after zone changes)
+    kind: str = Field(sa_type=sa.String(16))  # solve (requested), resolve (after zone changes) or sizing
     scenario_id: int = Field(foreign_key="scenario.id", ondelete="CASCADE")
     status: str = Field(default="queued", sa_type=sa.String(16))
     cause: str = Field(default="", sa_type=TEXT)
@@ -266,6 +267,8 @@ class Job(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=AUDIT_TIME)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=AUDIT_TIME)
     enqueued_at: datetime | None = Field(default=None, sa_type=AUDIT_TIME)  # NULL: the relay sends it
+    hours: float | None = None  # sizing: finish within this many hours of the round's start
+    result: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)  # sizing: `Sizing.figures()` once done
 
 
 # --- planners' what-if scenarios (store/whatif.py) ----------------------------------------------

@@ -8,12 +8,17 @@ import json
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+import sqlalchemy as sa
+from sqlalchemy import Engine
 
-import api.routes.sizing as sizing_route
 from scheduler.domain import RoundSettings, Scenario, ShortRound
 from scheduler.ledger import read_scenario
 from scheduler.ledger.hours import parse_hours
@@ -23,13 +28,21 @@ from scheduler.schedule import DOORSTEP, POINT, Schedule
 from scheduler.sizing import Sizing, size_staff
 from scheduler.sizing.workers import hours_text
 from scheduler.validate import validate
+from store import versions
+from store.ledger_import import import_scenario
 from tests.ledgers import EXAMPLES
-from tests.test_api import World, assert_problem, solved, world  # noqa: F401
+from tests.test_api import API, Solved, World, assert_problem, solved, world  # noqa: F401
 from tests.test_staffing import few_samplers
+from tests.test_workers import Workers, _job, _wait, cluster, pg, redis_url  # noqa: F401
+from workers import actors, jobs
+from workers import sizing as sizing_worker
+from workers.broker import broker
+from workers.relay import JOB, relay, send
 
 SALT = b"test-salt"
 REPO = Path(__file__).resolve().parent.parent
 DEMO = EXAMPLES / "demo-community"
+GONGSHU = EXAMPLES / "hangzhou-gongshu"  # 20,019 residents
 HOURS = 8.0  # the demo round opens at 07:00: finish by 15:00
 LIMITS = SolverLimits(seed=0, time_limit_s=10.0, processes=1)
 
@@ -187,21 +200,125 @@ def test_cli_size_out_then_solve_finishes_within_the_hours(short_staffed: Path, 
     assert run.returncode == 0, run.stdout
 
 
-def test_api_sizing_answers_planners_directly(world: World, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
-    """A planner's POST …/sizing?hours=N on the demo answers the calls, the bottleneck and a valid verification;
-    a coordinator is refused, hours below 1 are a 422 problem, an unknown scenario a 404, and a scenario above
-    the direct-answer size a 422 that is refused before any solving."""
+# --- sizing as a job in the workers (API, embedded worker, relay, real worker processes) ------------------
+
+
+@pytest.fixture(scope="module")
+def demo_sized_3h(demo: Scenario) -> dict[str, Any]:
+    """What `scheduler.sizing` answers for the demo in 3 hours, with the workers' limits (seconds left out)."""
+    figures = size_staff(demo, 3, limits=replace(actors.LIMITS, seed=0, processes=1)).figures()
+    figures.pop("seconds")
+    return figures
+
+
+@pytest.fixture
+def in_process(db_engine: Engine) -> Iterator[None]:
+    """The embedded worker on the in-memory broker, its actors bound to the test database."""
+    broker.flush_all()
+    jobs.start_embedded_worker(db_engine)
+    yield
+    jobs.stop_embedded_worker()
+
+
+def poll(world: World, href: str, timeout: float = 180) -> dict[str, Any]:  # noqa: F811
+    deadline = time.monotonic() + timeout
+    while (status := world.client.get(href, headers=world.auth("planner")).json())["status"] in ("queued", "running"):
+        assert time.monotonic() < deadline, status
+        time.sleep(0.1)
+    body: dict[str, Any] = status
+    return body
+
+
+def test_api_sizing_is_a_job_answering_what_the_sizing_says(
+    world: World,  # noqa: F811
+    in_process: None,
+    demo_sized_3h: dict[str, Any],
+) -> None:
+    """POST …/sizing?hours=3 answers 202 with a job; the worker stores on it exactly what `size_staff` answers for
+    the demo (desk-bound); the job reads done through /jobs too, and a redelivered message does not size again."""
     path = f"/planner/scenarios/{world.demo}/sizing"
-    response = world.post("planner", path, params={"hours": 3})
-    assert response.status_code == 200, response.text
-    body = response.json()
-    assert body["bottleneck_kind"] == "desks" and body["bottleneck"][0].startswith("desks at points ")
-    assert body["verification"]["valid"] and set(body["verification"]["unserved"]) == {"no_capacity"}
-    assert body["verification"]["round_end"] == "2022-04-12T10:00"
+    accepted = world.post("planner", path, params={"hours": 3})
+    assert accepted.status_code == 202, accepted.text
+    job = accepted.json()
+    assert job["status"] == "queued" and accepted.headers["location"] == job["href"]
+    assert job["href"] == f"{API}/planner/sizing/{job['job_id']}"
+    done = poll(world, job["href"])
+    assert done["status"] == "done" and done["error"] is None, done
+    assert (done["scenario_id"], done["hours"], done["seed"]) == (world.demo, 3, 0)
+    result = done["result"]
+    assert result.pop("seconds") >= 0
+    assert result == demo_sized_3h
+    assert result["bottleneck_kind"] == "desks" and result["verification"]["round_end"] == "2022-04-12T10:00"
+    listed = world.get("planner", f"/jobs/{job['job_id']}").json()
+    assert (listed["kind"], listed["status"], listed["version_id"]) == ("sizing", "done", None)
+    before = _job_row(world.engine, job["job_id"])
+    assert sizing_worker.run_sizing_job(world.engine, job["job_id"], actors.LIMITS) == sizing_worker.STALE
+    assert _job_row(world.engine, job["job_id"]) == before, "a redelivered message sizes nothing twice"
+    assert versions.newest_published(world.engine, world.demo) == world.demo_version, "a sizing publishes nothing"
+
+
+def _job_row(engine: Engine, job_id: int) -> dict[str, Any]:
+    with engine.connect() as conn:
+        return dict(conn.execute(sa.select(JOB).where(JOB.c.id == job_id)).mappings().one())
+
+
+def test_api_sizing_takes_any_size_and_refuses_bad_requests(world: World, salt: bytes) -> None:  # noqa: F811
+    """A scenario above the old direct-answer size (Gongshu, 20,019 residents) gets its job; coordinators, bad hours,
+    unknown scenarios and jobs that are not sizings get problems."""
+    big = import_scenario(world.engine, read_scenario(GONGSHU, salt=salt), "gongshu")[0]
+    accepted = world.post("admin", f"/planner/scenarios/{big}/sizing", params={"hours": 12, "seed": 3})
+    assert accepted.status_code == 202, accepted.text
+    queued = world.get("planner", accepted.json()["href"].removeprefix(API)).json()
+    assert (queued["status"], queued["hours"], queued["seed"], queued["result"]) == ("queued", 12, 3, None)
+    broker.flush_all()  # no worker runs here: the job stays queued
+    path = f"/planner/scenarios/{world.demo}/sizing"
     assert_problem(world.post("demo", path, params={"hours": 3}), 403)
-    assert_problem(world.post("planner", path, params={"hours": 0.25}), 422)
-    assert_problem(world.post("planner", path, params={"hours": 0}), 422)
-    assert_problem(world.post("admin", f"/planner/scenarios/{world.demo + 1000}/sizing", params={"hours": 8}), 404)
-    monkeypatch.setattr(sizing_route, "DIRECT_MAX_RESIDENTS", 1000)
-    body = assert_problem(world.post("planner", path, params={"hours": 3}), 422)
-    assert "sched size" in body["detail"]
+    for hours in (0.25, 0, -1, 24 * 31 + 1, "eight"):
+        assert_problem(world.post("planner", path, params={"hours": hours}), 422)
+    assert_problem(world.post("planner", path), 422)  # hours are required
+    assert_problem(world.post("admin", f"/planner/scenarios/{big + 1000}/sizing", params={"hours": 8}), 404)
+    solve = world.post("demo", f"/scenarios/{world.demo}/solve").json()
+    broker.flush_all()
+    assert_problem(world.get("planner", f"/planner/sizing/{solve['job_id']}"), 404)  # a solve, not a sizing
+    assert_problem(world.get("planner", "/planner/sizing/999999"), 404)
+    assert_problem(world.get("demo", accepted.json()["href"].removeprefix(API)), 403)
+
+
+def test_a_sizing_job_sent_as_a_solve_by_the_relay_is_sized(
+    db_engine: Engine,
+    in_process: None,
+    solved: dict[str, Solved],  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A sizing requested while the broker is down is sent by the relay as `schedule.solve`: the worker sizes it,
+    stores the answer and publishes no version."""
+    scenario_id = import_scenario(db_engine, solved["tiny"].scenario, "tiny")[0]
+    monkeypatch.setattr(jobs, "send", lambda *_, **__: False)
+    job_id = jobs.request_sizing(db_engine, scenario_id, hours=4)
+    assert _job_row(db_engine, job_id)["enqueued_at"] is None
+    assert relay(db_engine, older_than_s=0) == 1
+    deadline = time.monotonic() + 120
+    while (row := _job_row(db_engine, job_id))["status"] in ("queued", "running"):
+        assert time.monotonic() < deadline, row
+        time.sleep(0.1)
+    assert row["status"] == "done" and row["kind"] == "sizing", row
+    expected = size_staff(solved["tiny"].scenario, 4, limits=replace(actors.LIMITS, processes=1)).figures()
+    assert {**row["result"], "seconds": 0} == {**expected, "seconds": 0}
+    assert versions.newest_published(db_engine, scenario_id) is None
+
+
+def test_a_worker_process_sizes_on_redis_and_postgresql(
+    cluster: Callable[..., Workers],  # noqa: F811
+    pg: Engine,  # noqa: F811
+    solved: dict[str, Solved],  # noqa: F811
+) -> None:
+    """A real `sched worker` on Redis and PostgreSQL takes a requested sizing and stores its answer once."""
+    scenario_id = import_scenario(pg, solved["tiny"].scenario, "tiny")[0]
+    cluster()
+    job_id = jobs.request_sizing(pg, scenario_id, hours=4)
+    _wait(lambda: _job(pg, job_id).status in ("done", "failed") or None, 120, "the sizing job")
+    row = _job_row(pg, job_id)
+    assert row["status"] == "done" and row["result"]["verification"]["valid"], row
+    send(sizing_worker.SIZE, job_id)  # redelivered: nothing changes
+    time.sleep(2)
+    assert _job_row(pg, job_id) == row

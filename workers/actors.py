@@ -3,7 +3,7 @@
 Start worker processes with `sched worker` (or `dramatiq workers.actors`). Each actor is
 idempotent (see `workers.solving`); database errors are retried with exponential backoff,
 any other failure (an invalid schedule, the time limit) marks the job failed with its
-message, and a solve's CP-SAT stages stop long before the actor's own time limit.
+message, and a solve's or a sizing's CP-SAT stages stop long before the actor's own time limit.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ from workers.broker import broker
 from workers.db import get_engine
 from workers.fanout import JOIN, SOLVE_PART, BrokerUnavailable, fan_out_job, job_of_part, run_join, run_part
 from workers.relay import APPLY_ZONE_CHANGES, SOLVE
-from workers.solving import BUSY, apply_zone_change, run_solve_job, running_resolve_job, set_job
+from workers.sizing import SIZE, run_sizing_job
+from workers.solving import BUSY, STALE, apply_zone_change, run_solve_job, running_resolve_job, set_job
 
 log = logging.getLogger(__name__)
 
@@ -82,10 +83,24 @@ def _guarded(run: Callable[[], str], failed_job: Callable[[], int | None]) -> st
 def solve(job_id: int) -> None:
     """A requested solve of a scenario (job row `job_id`), published when done."""
     engine = get_engine()
-    # A large scenario fans out into parts (workers.fanout); a small one is solved here.
-    outcome = _guarded(lambda: fan_out_job(engine, job_id) or run_solve_job(engine, job_id, LIMITS), lambda: job_id)
+    # The relay sends every queued job as this message: a sizing job is sized (workers.sizing). A large
+    # scenario fans out into parts (workers.fanout); a small one is solved here.
+    outcome = _guarded(
+        lambda: (
+            run_sizing_job(engine, job_id, LIMITS)
+            or fan_out_job(engine, job_id)
+            or run_solve_job(engine, job_id, LIMITS)
+        ),
+        lambda: job_id,
+    )
     if outcome == BUSY:
         solve.send_with_options(args=(job_id,), delay=BUSY_DELAY_MS)
+
+
+@dramatiq.actor(actor_name=SIZE, broker=broker, **_OPTIONS)
+def size(job_id: int) -> None:
+    """A requested staff sizing (job row `job_id`): its answer stored on the job."""
+    _guarded(lambda: run_sizing_job(get_engine(), job_id, LIMITS) or STALE, lambda: job_id)
 
 
 @dramatiq.actor(actor_name=SOLVE_PART, broker=broker, **_OPTIONS)

@@ -1,4 +1,4 @@
-"""What the API (and the CLI) call: request a solve, record a zone change, run the embedded worker.
+"""What the API (and the CLI) call: request a solve or a sizing, record a zone change, run the embedded worker.
 
 Every request is written to the database and committed first, then enqueued; a message that
 cannot be sent (Redis down) leaves its row with `enqueued_at` NULL, and the relay that runs in
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import Any
 
 import dramatiq
 import sqlalchemy as sa
@@ -22,6 +23,7 @@ from store.whatif import ledger_scenario_id  # a what-if fork's targets are its 
 from workers import actors  # noqa: F401  (declares the actors on the broker, for the embedded worker)
 from workers.db import bind_engine
 from workers.relay import APPLY_ZONE_CHANGES, JOB, SOLVE, ZONE_CHANGE, mark_enqueued, send
+from workers.sizing import SIZE, SIZING
 
 log = logging.getLogger(__name__)
 
@@ -47,29 +49,37 @@ def _require_scenario(conn: sa.Connection, scenario_id: int) -> None:
         raise UnknownScenario(f"no scenario {scenario_id}")
 
 
-def request_solve(engine: Engine, scenario_id: int, *, cause: str = "initial solve", seed: int = 0) -> int:
-    """Queue a solve of the scenario (from its newest published version, if any); return the job id."""
+def _queue_job(engine: Engine, actor_name: str, scenario_id: int, **values: Any) -> int:
+    """Write a queued job row of the scenario, commit, then send `actor_name(job id)`; return the job id."""
     now = utcnow()
     with engine.begin() as conn:
         _require_scenario(conn, scenario_id)
         job_id = int(
             conn.execute(
                 JOB.insert()
-                .values(
-                    kind="solve",
-                    scenario_id=scenario_id,
-                    status="queued",
-                    cause=cause,
-                    seed=seed,
-                    created_at=now,
-                    updated_at=now,
-                )
+                .values(scenario_id=scenario_id, status="queued", created_at=now, updated_at=now, **values)
                 .returning(JOB.c.id)
             ).scalar_one()
         )
-    if send(SOLVE, job_id):
+    if send(actor_name, job_id):
         mark_enqueued(engine, JOB, job_id)
     return job_id
+
+
+def request_solve(engine: Engine, scenario_id: int, *, cause: str = "initial solve", seed: int = 0) -> int:
+    """Queue a solve of the scenario (from its newest published version, if any); return the job id."""
+    return _queue_job(engine, SOLVE, scenario_id, kind="solve", cause=cause, seed=seed)
+
+
+def request_sizing(engine: Engine, scenario_id: int, *, hours: float, seed: int = 0) -> int:
+    """Queue a staff sizing of the scenario for a round finished within `hours`; return the job id.
+
+    The job's `result` holds the answer once it is done (`workers.sizing`). The relay sends a queued
+    job as `schedule.solve`, whose actor runs a sizing job as a sizing.
+    """
+    return _queue_job(
+        engine, SIZE, scenario_id, kind=SIZING, cause=f"sizing: within {hours:g} h", seed=seed, hours=hours
+    )
 
 
 def record_zone_change(

@@ -1,4 +1,4 @@
-"""Jobs: what became of a requested solve."""
+"""Jobs: what became of a requested solve (or staff sizing: its answer is at `/planner/sizing/{job_id}`)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ JOB = SQLModel.metadata.tables["job"]
     "/{job_id}",
     response_model=JobPublic,
     summary="A job's status, and its version once done",
+    description="A solve's job names the version it published; a staff sizing's (`kind` sizing) has no version: "
+    "its answer is at `GET /planner/sizing/{job_id}` (planners and admins).",
     responses=problems(401, 403, 404, 422),
 )
 def get_job(conn: ConnDep, principal: ReaderDep, job_id: Annotated[int, Path(ge=1, le=2**31 - 1)]) -> JobPublic:
