@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
+from fastapi import Response
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, NaiveDatetime, StringConstraints, WithJsonSchema
 
 from store.models import ScenarioPublic, ScenarioSummary
@@ -82,6 +83,13 @@ class JobAccepted(BaseModel):
     job_id: int
     status: str
     href: str
+
+    @classmethod
+    def queued(cls, response: Response, job_id: int, href: str | None = None) -> JobAccepted:
+        """A 202's body for a job just queued; its address (the job's, unless given) also in `Location`."""
+        href = href or f"/api/v1/jobs/{job_id}"
+        response.headers["Location"] = href
+        return cls(job_id=job_id, status="queued", href=href)
 
 
 class JobPublic(BaseModel):

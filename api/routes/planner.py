@@ -329,9 +329,7 @@ def solve_whatif(
         raise ProblemError(404, f"no what-if scenario {scenario_id}", kind="not-found")
     conn.rollback()  # end the read before the workers' write (SQLite allows one writer)
     job_id = request_solve(engine, scenario_id, cause="what-if", seed=(body or SolveRequest()).seed)
-    href = f"/api/v1/jobs/{job_id}"
-    response.headers["Location"] = href
-    return JobAccepted(job_id=job_id, status="queued", href=href)
+    return JobAccepted.queued(response, job_id)
 
 
 @router.get(

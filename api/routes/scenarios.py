@@ -124,6 +124,4 @@ def solve(
     conn.rollback()  # end the read before the workers' write (SQLite allows one writer)
     cause = "initial solve" if newest_published(engine, scenario_id) is None else "re-solve requested"
     job_id = request_solve(engine, scenario_id, cause=cause, seed=(body or SolveRequest()).seed)
-    href = f"/api/v1/jobs/{job_id}"
-    response.headers["Location"] = href
-    return JobAccepted(job_id=job_id, status="queued", href=href)
+    return JobAccepted.queued(response, job_id)

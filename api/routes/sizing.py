@@ -94,9 +94,7 @@ def post_sizing(
         )
     conn.rollback()  # end the read before the job's write (SQLite allows one writer)
     job_id = request_sizing(engine, scenario_id, hours=hours, seed=seed)
-    href = f"/api/v1/planner/sizing/{job_id}"
-    response.headers["Location"] = href
-    return JobAccepted(job_id=job_id, status="queued", href=href)
+    return JobAccepted.queued(response, job_id, f"/api/v1/planner/sizing/{job_id}")
 
 
 @router.get(
