@@ -308,6 +308,18 @@ class LookupUnavailable(RuntimeError):
     """The look-up's database did not answer in time (no free connection or no server): a 503, not a 500."""
 
 
+# The database away, restarting, failing over or full: worth a retry (503), not a bug (500).
+_UNAVAILABLE = (
+    TimeoutError,
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.InterfaceError,  # e.g. the pool closing
+    asyncpg.exceptions.OperatorInterventionError,  # admin shutdown, crash shutdown, query cancelled
+    asyncpg.exceptions.InsufficientResourcesError,  # too many connections, out of memory
+)
+
+
 async def _nothing_to_reset(connection: asyncpg.Connection) -> None:
     """A released look-up connection is returned as it is (see `PostgresLookups.open`)."""
 
@@ -320,6 +332,7 @@ class PostgresLookups:
     (bench/bench_lookup.py prints the CPU per look-up of each process)."""
 
     ACQUIRE_TIMEOUT_S = 5.0
+    COMMAND_TIMEOUT_S = 5.0
 
     def __init__(self, url: URL, max_size: int = 4) -> None:
         dialect = asyncpg_dialect()
@@ -335,7 +348,16 @@ class PostgresLookups:
     async def open(self) -> None:
         # `reset`: by default asyncpg sends a reset query (RESET ALL, UNLISTEN …) on every release, one
         # more round trip per batch; the look-up changes no session state, so there is nothing to reset.
-        self._pool = await asyncpg.create_pool(self._dsn, min_size=1, max_size=self._max_size, reset=_nothing_to_reset)
+        # min_size 0: the pool connects on the first look-up, so the API starts (and answers 503 to
+        # look-ups) while the database is away; command_timeout: a stuck connection stalls one batch,
+        # then fails it as unavailable, instead of holding every later look-up of its kind.
+        self._pool = await asyncpg.create_pool(
+            self._dsn,
+            min_size=0,
+            max_size=self._max_size,
+            reset=_nothing_to_reset,
+            command_timeout=self.COMMAND_TIMEOUT_S,
+        )
 
     async def find(self, request: LookupRequest, salt: bytes) -> Found | None:
         way, hashes = _hashes(request, salt)
@@ -350,7 +372,7 @@ class PostgresLookups:
         try:
             async with self._pool.acquire(timeout=self.ACQUIRE_TIMEOUT_S) as conn:
                 rows = await conn.fetch(sql, *(values[name] for name in order))
-        except (TimeoutError, OSError, asyncpg.PostgresConnectionError, asyncpg.CannotConnectNowError) as exc:
+        except _UNAVAILABLE as exc:
             raise LookupUnavailable(str(exc) or type(exc).__name__) from exc
         found: list[Found | None] = [None] * len(people)
         for n, resident_id, *visit in rows:

@@ -23,6 +23,7 @@ from api.lookup import EngineLookups, LookupByIdNumber, LookupByResidentId, Look
 from api.main import create_app
 from api.ratelimit import MemoryRateLimiter, RedisRateLimiter, Rule
 from scheduler.schedule import DOORSTEP, POINT
+from store.engine import make_engine
 from tests.test_api import DEMO, Solved, api_settings, assert_problem, solved, store_published  # noqa: F401
 
 LOOKUP = "/api/v1/residents/lookup"
@@ -379,3 +380,13 @@ def test_coalescer_sends_waiting_calls_together_and_errors_to_their_batch() -> N
     assert first == [0, 2, 4, 6, 8] and alone == 14
     assert second[:2] == [22, 24] and all(isinstance(error, ValueError) for error in second[2:])
     assert batches == [[0, 1, 2, 3, 4], [11, 12], [13, 14], [7]]
+
+
+def test_api_starts_without_its_database_and_look_ups_answer_503(salt: bytes) -> None:
+    """With PostgreSQL away the API still starts; a look-up is a 503 problem to retry, not a 500."""
+    engine = make_engine("postgresql://postgres@127.0.0.1:1/nowhere")  # nothing listens on port 1
+    with TestClient(create_app(api_settings(salt), engine=engine, embedded_worker=False)) as client:
+        assert client.get("/api/v1/health").status_code in (200, 503)
+        response = client.post(LOOKUP, json={"resident_id": "R1", "phone_last4": "1234"})
+    assert_problem(response, 503)
+    assert response.headers["Retry-After"] == "1"
