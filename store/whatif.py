@@ -50,6 +50,7 @@ from store.models import ScenarioBase, ScenarioSummary, utcnow
 _tables = SQLModel.metadata.tables
 FORK = _tables["scenario_fork"]
 CHANGE = _tables["scenario_change"]
+JOB = _tables["job"]
 WHATIF_DIGEST = "whatif:"  # ledger_digest prefix of a fork (it has no ledger of its own)
 _SETTING_COLUMNS = tuple(name for name in ScenarioBase.model_fields if name not in ("name", "start"))
 
@@ -290,6 +291,12 @@ def _require_unfrozen(conn: Connection, scenario_id: int) -> None:
     child = conn.execute(sa.select(FORK.c.scenario_id).where(FORK.c.parent_id == scenario_id).limit(1)).scalar()
     if child is not None:
         raise ForkFrozen(f"scenario {scenario_id} has fork {child}: fork it again to change more")
+    # A job under way has read (or will read) the changes as they are: one more would not be in its answer.
+    job = conn.execute(
+        sa.select(JOB.c.id).where(JOB.c.scenario_id == scenario_id, JOB.c.status.in_(("queued", "running"))).limit(1)
+    ).scalar()
+    if job is not None:
+        raise ForkFrozen(f"scenario {scenario_id} has job {job} under way: wait for it, or fork again to change more")
 
 
 # --- reading -----------------------------------------------------------------------------------------

@@ -241,6 +241,27 @@ def test_a_fork_loads_as_parent_plus_changes_and_freezes_once_solved(
         whatif.fork(db_engine, 999_999, "nothing", [])
 
 
+def test_a_fork_takes_no_change_while_its_job_is_under_way(
+    db_engine: Engine,
+    solved: dict[str, Solved],  # noqa: F811
+    salt: bytes,
+) -> None:
+    """A change posted while the fork's solve is queued is refused (its version would not hold it); once that
+    job has failed without a version, changes are taken again."""
+    parent, _ = store_published(db_engine, solved["demo"], salt)
+    child = whatif.fork(db_engine, parent, "no P00001", [ClosePoint("P00001")])
+    job = request_solve(db_engine, child, cause="what-if")
+    try:
+        with pytest.raises(whatif.ForkFrozen, match="under way"):
+            whatif.add_changes(db_engine, child, [SetDesks("P00002", 1)])
+        with db_engine.begin() as conn:
+            conn.execute(whatif.JOB.update().where(whatif.JOB.c.id == job).values(status="failed"))
+        whatif.add_changes(db_engine, child, [SetDesks("P00002", 1)])
+        assert versions.load_scenario(db_engine, child).points.desks.tolist() == [1]
+    finally:
+        broker.flush_all()
+
+
 def test_more_samplers_reduce_the_shortfall_in_the_workers(
     db_engine: Engine,
     solved: dict[str, Solved],  # noqa: F811
