@@ -205,6 +205,37 @@ def test_the_last_part_alone_sends_the_join_and_a_rerun_part_publishes_nothing_t
         assert conn.execute(sa.select(JOB.c.status).where(JOB.c.id == job_id)).scalar_one() == "done"
 
 
+def test_a_join_killed_after_publishing_is_finished_not_solved_again(
+    fan_out_small: None, db_engine: Engine, gongshu: domain.Scenario, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A join that dies between publishing and marking its job done is redelivered: it marks the job done with
+    the version it published, and neither fans out again nor publishes a second version."""
+    engine = db_engine
+    scenario_id = import_scenario(engine, gongshu, "gongshu")[0]
+    monkeypatch.setattr(fanout, "send", lambda actor, row_id, **_: True)
+    monkeypatch.setattr(jobs, "send", lambda actor, row_id, **_: True)
+    job_id = jobs.request_solve(engine, scenario_id)
+    assert fanout.fan_out_job(engine, job_id) == fanout.FANNED
+    with engine.connect() as conn:
+        for part_id in conn.scalars(sa.select(PARTS.c.id).where(PARTS.c.job_id == job_id)).all():
+            assert fanout.run_part(engine, part_id, LIMITS) == fanout.DONE
+
+    def killed(*_: Any, **__: Any) -> None:
+        raise RuntimeError("SIGKILL")
+
+    with monkeypatch.context() as dying:
+        dying.setattr(fanout, "set_job", killed)
+        with pytest.raises(RuntimeError, match="SIGKILL"):
+            fanout.run_join(engine, job_id, LIMITS)
+    [(version, status)] = _versions(engine, scenario_id)
+    assert status == "published" and _job(engine, job_id).status == "running"
+    assert fanout.run_join(engine, job_id, LIMITS) == fanout.DONE
+    assert _versions(engine, scenario_id) == [(version, "published")]
+    assert (_job(engine, job_id).status, _job(engine, job_id).version_id) == ("done", version)
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(PARTS)).scalar_one() == 0
+
+
 def test_worker_processes_fan_out_and_publish_exactly_one_valid_version(
     fan_out_small: None,
     cluster: Callable[..., Workers],  # noqa: F811  (the fixture of tests/test_workers.py)

@@ -219,6 +219,19 @@ def run_join(engine: Engine, job_id: int, limits: SolverLimits) -> str:
             )
         if not rows or any(row["payload"] is None for row in rows):
             return STALE  # the last part to finish sends the join again
+        with engine.connect() as conn:
+            # Killed after publishing but before the job was marked done: the redelivered join finishes
+            # the bookkeeping; it must not take its own version for a move of the scenario and solve again.
+            published = conn.execute(
+                sa.select(VERSION.c.id).where(
+                    VERSION.c.scenario_id == scenario_id,
+                    VERSION.c.status == "published",
+                    VERSION.c.input_key.startswith(f"job {job_id}:", autoescape=True),
+                )
+            ).scalar()
+        if published is not None:
+            _finish(engine, job_id, published)
+            return DONE
         state = current_state(engine, scenario_id)
         input_key = f"job {job_id}:{state.key}"
         if rows[0]["input_key"] != input_key:
@@ -232,11 +245,16 @@ def run_join(engine: Engine, job_id: int, limits: SolverLimits) -> str:
         if version_id is None:
             version_id = _save_merged(engine, job, state, input_key, rows)
         versions.publish(engine, version_id, only_if_newest=True)
-        set_job(engine, job_id, status="done", version_id=version_id, error=None)
-        with engine.begin() as conn:
-            conn.execute(table.delete().where(table.c.job_id == job_id))  # the parts' bytes are in the version now
+        _finish(engine, job_id, version_id)
     log.info("job %d: scenario %d published version %d from %d parts", job_id, scenario_id, version_id, len(rows))
     return DONE
+
+
+def _finish(engine: Engine, job_id: int, version_id: int) -> None:
+    """The job done with its version; the parts' bytes are in the version now."""
+    set_job(engine, job_id, status="done", version_id=version_id, error=None)
+    with engine.begin() as conn:
+        conn.execute(SOLVE_PART_TABLE.delete().where(SOLVE_PART_TABLE.c.job_id == job_id))
 
 
 def _save_merged(engine: Engine, job: dict[str, Any], state: State, input_key: str, rows: Any) -> int:
