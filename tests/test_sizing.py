@@ -24,7 +24,7 @@ from scheduler.ledger import read_scenario
 from scheduler.ledger.hours import parse_hours
 from scheduler.limits import SolverLimits
 from scheduler.plan import solve_schedule
-from scheduler.schedule import DOORSTEP, POINT, Schedule
+from scheduler.schedule import DOORSTEP, POINT, UNSERVED, Schedule
 from scheduler.sizing import Sizing, size_staff
 from scheduler.sizing.workers import hours_text
 from scheduler.validate import validate
@@ -162,6 +162,14 @@ def test_enough_staff_calls_no_one(demo: Scenario) -> None:
     sizing = size_staff(demo, 24, limits=LIMITS)
     assert sizing.added == 0 and sizing.bottleneck_kind == "none"
     assert sizing.verification()["served"] == len(demo.residents)
+
+
+def test_sizing_never_lengthens_a_round_cut_shorter(demo: Scenario) -> None:
+    """Sizing a what-if round already cut to 6 h for 24 h sizes the 6-hour round."""
+    cut = replace(demo, settings=demo.settings.within_hours(6))
+    sizing = size_staff(cut, 24, limits=LIMITS)
+    assert sizing.scenario.settings.round_minutes == 6 * 60
+    assert (sizing.schedule.end[sizing.schedule.mode != UNSERVED] <= 6 * 3600).all()
 
 
 def test_same_seed_same_answer(short_staffed: Path, sized: Sizing) -> None:

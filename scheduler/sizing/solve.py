@@ -129,7 +129,9 @@ def size_staff(
     """
     began = time.perf_counter()
     step = progress or (lambda message: None)
-    current = replace(scenario, settings=scenario.settings.within_hours(hours))
+    # Never longer than the round already is (a what-if fork may have cut it shorter).
+    hours_left = min(hours, scenario.settings.round_minutes / 60)
+    current = replace(scenario, settings=scenario.settings.within_hours(hours_left))
     if current.settings.n_slots == 0:
         raise ValueError(f"a round of {hours:g} h is shorter than one {current.settings.slot_minutes}-minute slot")
     step("every desk staffed")
