@@ -44,6 +44,11 @@ class Coalescer(Generic[Item, Answer]):
                         if not answered.done():
                             answered.set_exception(exc)
                     continue
+                except BaseException:  # the drain itself cancelled (shutdown): no caller may wait for ever
+                    for _, answered in batch + self._waiting:
+                        answered.cancel()
+                    self._waiting = []
+                    raise
                 for (_, answered), answer in zip(batch, answers, strict=True):
                     if not answered.done():  # a caller cancelled (client gone) needs no answer
                         answered.set_result(answer)

@@ -390,3 +390,26 @@ def test_api_starts_without_its_database_and_look_ups_answer_503(salt: bytes) ->
         response = client.post(LOOKUP, json={"resident_id": "R1", "phone_last4": "1234"})
     assert_problem(response, 503)
     assert response.headers["Retry-After"] == "1"
+
+
+def test_coalescer_cancelled_mid_batch_leaves_no_caller_waiting() -> None:
+    """When the drain is cancelled (shutdown) while a batch is away, its callers and later ones are cancelled too."""
+    started = asyncio.Event()
+
+    async def send(items: list[int]) -> list[int]:
+        started.set()
+        await asyncio.sleep(60)
+        return items
+
+    async def calls() -> list[Any]:
+        coalescer: Coalescer[int, int] = Coalescer(send)
+        first = asyncio.ensure_future(coalescer.submit(1))
+        await started.wait()
+        later = asyncio.ensure_future(coalescer.submit(2))
+        await asyncio.sleep(0)
+        assert coalescer._sender is not None
+        coalescer._sender.cancel()
+        return list(await asyncio.wait_for(asyncio.gather(first, later, return_exceptions=True), 5))
+
+    outcomes = asyncio.run(calls())
+    assert all(isinstance(outcome, asyncio.CancelledError) for outcome in outcomes)
