@@ -15,6 +15,7 @@ from api.scope import scenario_for
 
 router = APIRouter(prefix="/jobs", tags=["coordinators"])
 JOB = SQLModel.metadata.tables["job"]
+JobId = Annotated[int, Path(ge=1, le=2**31 - 1, description="A job id.")]
 
 
 @router.get(
@@ -25,7 +26,7 @@ JOB = SQLModel.metadata.tables["job"]
     "its answer is at `GET /planner/sizing/{job_id}` (planners and admins).",
     responses=problems(401, 403, 404, 422),
 )
-def get_job(conn: ConnDep, principal: ReaderDep, job_id: Annotated[int, Path(ge=1, le=2**31 - 1)]) -> JobPublic:
+def get_job(conn: ConnDep, principal: ReaderDep, job_id: JobId) -> JobPublic:
     row = conn.execute(sa.select(JOB).where(JOB.c.id == job_id)).mappings().one_or_none()
     if row is None:
         raise ProblemError(404, f"no job {job_id}", kind="not-found")

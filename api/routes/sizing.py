@@ -12,11 +12,12 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel
 
 from api.deps import ConnDep, EngineDep, PlannerDep, require
 from api.problems import ProblemError, problems
+from api.routes.jobs import JobId
 from api.routes.scenarios import ScenarioId
 from api.schemas import AuditTime, JobAccepted
 from api.scope import scenario_for
@@ -105,7 +106,7 @@ def post_sizing(
     "verification, as `sched size` prints them.",
     responses=problems(401, 403, 404, 422),
 )
-def get_sizing(conn: ConnDep, principal: PlannerDep, job_id: Annotated[int, Path(ge=1, le=2**31 - 1)]) -> SizingJobOut:
+def get_sizing(conn: ConnDep, principal: PlannerDep, job_id: JobId) -> SizingJobOut:
     job = conn.execute(sa.select(JOB).where(JOB.c.id == job_id, JOB.c.kind == SIZING)).mappings().one_or_none()
     if job is None:
         raise ProblemError(404, f"no sizing job {job_id}", kind="not-found")
